@@ -1,0 +1,498 @@
+"""A project-local development PostgreSQL + PostGIS cluster (a tiny pg_ctl manager).
+
+The cluster folder is ``<root>/.devdb``, or a ``/var/tmp`` fallback named in
+``<root>/.devdb/location`` when the server's OS user cannot reach the project folder.
+It holds ``data/`` (PGDATA; our settings in ``data/seedchain.conf``), ``run/`` (Unix
+socket), ``port`` (TCP port chosen at init) and ``server.log``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+from sqlalchemy.engine import URL
+
+logger = logging.getLogger(__name__)
+
+SUPERUSER = "postgres"  # database role created by initdb -U
+SERVER_OS_USER = "postgres"  # initdb/postgres refuse root, so as root we run them as this user
+FALLBACK_BASE = Path("/var/tmp")  # survives reboots, unlike /tmp on many systems
+START_TIMEOUT = 60  # seconds pg_ctl waits for the server to start or stop
+_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+_DRIVER = "postgresql+psycopg"
+
+
+class DevDBError(Exception):
+    """The development database could not be installed, started, stopped or reached."""
+
+
+@dataclass(frozen=True)
+class DevDBStatus:
+    """Snapshot of the cluster; ``port``/``url`` are None only if it was never initialised."""
+
+    running: bool
+    pid: int | None
+    data_dir: Path
+    port: int | None
+    url: str | None
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _apt_get() -> str | None:
+    return shutil.which("apt-get")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        # Ignore TIME_WAIT leftovers of our own last server; Linux still refuses the bind
+        # while anybody listens on the port, which is what we test for.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class DevDB:
+    """The development cluster of one project.
+
+    Args:
+        root: The project folder; the cluster lives in ``root/.devdb``.
+        dbname: The application database, created with PostGIS at start.
+        pg_lib_dir: Where server binaries are installed (``<major>/bin``).
+        pg_share_dir: Where extensions are installed (``<major>/extension``).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        dbname: str = "seedchain",
+        *,
+        pg_lib_dir: Path = Path("/usr/lib/postgresql"),
+        pg_share_dir: Path = Path("/usr/share/postgresql"),
+    ) -> None:
+        # Resolved so the fallback folder's hash does not depend on how root was spelt.
+        self.root = Path(root).resolve()
+        self.dbname = dbname
+        self.state_dir = self.root / ".devdb"
+        self._lib = pg_lib_dir
+        self._share = pg_share_dir
+
+    @property
+    def _cluster_dir(self) -> Path:
+        location = self.state_dir / "location"
+        return Path(location.read_text().strip()) if location.is_file() else self.state_dir
+
+    @property
+    def _data_dir(self) -> Path:
+        return self._cluster_dir / "data"
+
+    def _socket_dir(self) -> Path | None:
+        run = self._cluster_dir / "run"
+        too_long = len(os.fsencode(run / ".s.PGSQL.65535")) > _SOCKET_PATH_MAX
+        # unix_socket_directories is a comma-separated list: such paths cannot be spelt.
+        awkward = any(c in str(run) for c in ",'\"\\")
+        return None if too_long or awkward else run
+
+    def _port(self) -> int | None:
+        try:
+            return int((self._cluster_dir / "port").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _initialised(self) -> bool:
+        # _init writes the port file last, so it marks a complete initialisation.
+        return (self._data_dir / "PG_VERSION").is_file() and self._port() is not None
+
+    # -- packages ---------------------------------------------------------------------
+    def _major(self) -> str | None:
+        """Major of the existing cluster, else the highest installed server major."""
+        pg_version = self._data_dir / "PG_VERSION"
+        if pg_version.is_file():
+            return pg_version.read_text().strip()
+        # isdigit() skips pre-10 "9.6"-style folders (no PostGIS 3 there anyway).
+        majors = [p.parent.parent.name for p in self._lib.glob("*/bin/pg_ctl")]
+        return max((m for m in majors if m.isdigit()), key=int, default=None)
+
+    def _missing_packages(self, major: str | None) -> list[str]:
+        if major is None:
+            return ["postgresql"]
+        missing, bindir = [], self._lib / major / "bin"
+        if not ((bindir / "pg_ctl").is_file() and (bindir / "initdb").is_file()):
+            missing.append(f"postgresql-{major}")
+        if not (self._share / major / "extension" / "postgis.control").is_file():
+            missing.append(f"postgresql-{major}-postgis-3")
+        return missing
+
+    def _apt(self, apt_get: str, args: list[str]) -> None:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        res = subprocess.run([apt_get, *args], env=env, capture_output=True, text=True)
+        if res.returncode != 0:
+            tail = "\n".join((res.stdout + res.stderr).splitlines()[-20:])
+            raise DevDBError(f"apt-get {' '.join(args)} failed (exit {res.returncode}):\n{tail}")
+
+    def ensure_packages(self) -> None:
+        """Install the PostgreSQL server and PostGIS Debian packages if they are missing.
+
+        Raises:
+            DevDBError: They are missing and this process cannot install them (no apt-get,
+                or not root: the message names the command to run), or apt-get failed.
+        """
+        major = self._major()
+        missing = self._missing_packages(major)
+        if not missing:
+            return
+        # Without a server its major is unknown; the postgresql-postgis metapackage follows
+        # the distribution's default major just as postgresql does.
+        shown = " ".join(missing if major else ["postgresql", "postgresql-postgis"])
+        need = "the PostgreSQL server and PostGIS are required but not installed"
+        apt_get = _apt_get()
+        if apt_get is None:
+            raise DevDBError(f"{need}; no apt-get here, install the equivalent of: {shown}")
+        if not _is_root():
+            cmd = f"sudo apt-get install -y --no-install-recommends {shown}"
+            raise DevDBError(f"{need}; run: {cmd}")
+        install = ["install", "-y", "--no-install-recommends"]
+        logger.warning("installing Debian packages %s ...", " ".join(missing))
+        self._apt(apt_get, ["update"])
+        self._apt(apt_get, [*install, *missing])
+        missing = self._missing_packages(self._major())
+        if major is None and self._major() is not None and missing:
+            # Only now that a server is installed do we know which PostGIS matches it.
+            logger.warning("installing Debian packages %s ...", " ".join(missing))
+            self._apt(apt_get, [*install, *missing])
+            missing = self._missing_packages(self._major())
+        if missing:
+            raise DevDBError(f"still missing after apt-get install: {' '.join(missing)}")
+
+    # -- processes --------------------------------------------------------------------
+    def _server_ids(self) -> tuple[int, int] | None:
+        """(uid, gid) to run server programs as, or None to run them as ourselves."""
+        if not _is_root():
+            return None
+        try:
+            pw = pwd.getpwnam(SERVER_OS_USER)
+        except KeyError:
+            msg = f"running as root, but there is no OS user {SERVER_OS_USER!r} to run as"
+            raise DevDBError(msg) from None
+        return pw.pw_uid, pw.pw_gid
+
+    def _run(
+        self, cmd: list[str], *, cwd: Path, check: bool = True, new_session: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        ids = self._server_ids()
+        as_user: dict[str, Any] = {}
+        if ids is not None:
+            as_user = {"user": ids[0], "group": ids[1], "extra_groups": []}
+        # The caller's PG* variables (PGDATA, PGPORT, ...) must not steer our cluster.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C.UTF-8"  # same messages and defaults on every machine
+        try:
+            res = subprocess.run(
+                cmd,
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=START_TIMEOUT + 30,
+                start_new_session=new_session,
+                **as_user,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise DevDBError(f"{cmd[0]} timed out after {exc.timeout} s") from exc
+        if check and res.returncode != 0:
+            out = (res.stderr or res.stdout).strip()
+            raise DevDBError(f"{Path(cmd[0]).name} failed (exit {res.returncode}): {out}")
+        return res
+
+    def _bin(self, name: str) -> str:
+        major = self._major()
+        path = self._lib / (major or "?") / "bin" / name
+        if not path.is_file():
+            raise DevDBError(f"{path} is missing; the cluster needs PostgreSQL {major}")
+        return str(path)
+
+    def _pg_ctl(self, *args: str, new_session: bool = False) -> subprocess.CompletedProcess[str]:
+        # -w: wait until the server accepts connections (or is gone); -s: errors only.
+        opts = ["-D", str(self._data_dir), "-w", "-t", str(START_TIMEOUT), "-s"]
+        cmd = [self._bin("pg_ctl"), *args, *opts]
+        return self._run(cmd, cwd=self._cluster_dir, check=False, new_session=new_session)
+
+    def _running_pid(self) -> int | None:
+        """Pid of this cluster's live postmaster; None if none or postmaster.pid is stale."""
+        try:
+            pid = int((self._data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(") ")[2][:1]
+        except (OSError, ValueError):
+            return None
+        if state == "Z":  # killed but never reaped (containers whose init does not reap)
+            return None
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")  # a postmaster's cwd is its data dir
+        except PermissionError:
+            return pid  # another user's process: we cannot tell, so never call it stale
+        except OSError:
+            return None
+        return pid if Path(cwd) == self._data_dir.resolve() else None  # else: reused pid
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        # Serialise start/stop between processes (e.g. parallel test workers).
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / ".lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # released when fh is closed
+            yield
+
+    def _write(self, path: Path, text: str) -> None:
+        path.write_text(text)
+        if ids := self._server_ids():
+            os.chown(path, *ids)
+
+    # -- init -------------------------------------------------------------------------
+    def _make_cluster_dir(self) -> Path:
+        """Create the cluster folder where the server's OS user can reach it."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ids, location = self._server_ids(), self.state_dir / "location"
+        # os.access would answer for us (root), so ask `test -x` as the server's user; it
+        # fails if any parent (e.g. /root, /tmp/pytest-of-root, both 0700) is private.
+        probe = ["test", "-x", str(self.root)]
+        unreachable = ids and self._run(probe, cwd=Path("/"), check=False).returncode != 0
+        if unreachable and not location.is_file():
+            digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:10]
+            fallback = FALLBACK_BASE / f"seedchain-devdb-{os.geteuid()}-{digest}"
+            why = "OS user %s cannot reach %s (a parent folder is private); using %s instead"
+            logger.info(why, SERVER_OS_USER, self.root, fallback)
+            location.write_text(f"{fallback}\n")
+        cluster = self._cluster_dir
+        try:
+            cluster.mkdir(mode=0o700)
+        except FileExistsError:
+            # /var/tmp is world-writable: never chown a folder or symlink planted there.
+            st, owners = cluster.lstat(), {os.geteuid(), ids[0] if ids else os.geteuid()}
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid not in owners:
+                raise DevDBError(f"{cluster} exists but is not ours; remove it") from None
+        for d in (cluster, cluster / "run"):
+            d.mkdir(exist_ok=True)
+            if ids:
+                os.chown(d, *ids)
+            d.chmod(0o700)  # trust auth: only we (and root) may reach the socket
+        return cluster
+
+    def _init(self) -> None:
+        cluster = self._make_cluster_dir()
+        data = cluster / "data"
+        if data.exists():
+            logger.warning("removing incompletely initialised cluster %s", data)
+            shutil.rmtree(data)
+        logger.info("initialising dev cluster in %s", data)
+        # UTF8 with C.UTF-8 ctype for Unicode upper()/lower(); C collation is byte order,
+        # so sorting is the same on every machine and glibc version.
+        cmd = [self._bin("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "--no-sync"]
+        self._run([*cmd, "--encoding=UTF8", "--locale=C.UTF-8", "--lc-collate=C"], cwd=cluster)
+        # Trust is fine for a throwaway local dev cluster: only the 0700 socket folder and
+        # 127.0.0.1 are accepted, and no password has to be managed or put into URLs.
+        self._write(
+            data / "pg_hba.conf",
+            "# seeds.devdb: local development cluster only\n"
+            "local all all trust\nhost  all all 127.0.0.1/32 trust\n",
+        )
+        with open(data / "postgresql.conf", "a") as fh:
+            fh.write("\n# seeds.devdb settings (last, so they win)\ninclude = 'seedchain.conf'\n")
+        self._set_port(_free_port())
+
+    def _set_port(self, port: int) -> None:
+        sock = str(self._socket_dir() or "").replace("'", "''")
+        self._write(
+            self._data_dir / "seedchain.conf",
+            "# Written by seeds.devdb; rewritten when the port changes.\n"
+            "listen_addresses = '127.0.0.1'  # never reachable from other machines\n"
+            f"port = {port}\nunix_socket_directories = '{sock}'\nmax_connections = 100\n"
+            "# Dev data is disposable: trade crash safety for speed. Never in production.\n"
+            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            "timezone = 'UTC'  # same timestamp output on every machine\n",
+        )
+        (self._cluster_dir / "port").write_text(f"{port}\n")
+
+    # -- public API -------------------------------------------------------------------
+    def start(self) -> str:
+        """Start the cluster, installing packages and initialising it first if needed.
+
+        Idempotent: if the server already runs, this only returns the URL.
+
+        Returns:
+            The SQLAlchemy URL of the application database.
+
+        Raises:
+            DevDBError: Packages are missing, or the server did not come up (the message
+                ends with the last lines of server.log).
+        """
+        if self._running_pid() is not None:
+            return self.url()
+        self.ensure_packages()
+        with self._lock():
+            if self._running_pid() is None:  # another process may have started it meanwhile
+                if not self._initialised():
+                    self._init()
+                self._start_server()
+            self._ensure_app_database()
+        return self.url()
+
+    def _start_server(self) -> None:
+        port = self._port()
+        if port is None or not _port_free(port):
+            new = _free_port()
+            logger.warning("port %s is taken by another program; moving to port %d", port, new)
+            self._set_port(new)
+        # Lock files of a killed server. Postgres removes them itself only if their pid is
+        # gone, but an unreaped zombie still "exists" for kill(pid, 0). (Shared memory still
+        # used by orphaned backends is detected by postgres without these files.)
+        stale = [self._data_dir / "postmaster.pid", *self._cluster_dir.glob("run/.s.PGSQL.*")]
+        for path in stale:
+            if path.exists():
+                logger.info("removing stale %s (its server is gone)", path)
+                path.unlink()
+        log = self._cluster_dir / "server.log"
+        # new_session: a Ctrl-C meant for us (e.g. pytest) must not reach the server.
+        res = self._pg_ctl("start", "-l", str(log), new_session=True)
+        if res.returncode != 0:
+            try:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            except OSError:
+                tail = "(no server.log)"
+            raise DevDBError(
+                f"PostgreSQL did not start: {(res.stderr or res.stdout).strip()}\n"
+                f"last lines of {log}:\n{tail}"
+            )
+        logger.info("dev database running on port %s (data in %s)", self._port(), self._data_dir)
+
+    def _ensure_app_database(self) -> None:
+        with self._connect("postgres") as conn:
+            query = "SELECT 1 FROM pg_database WHERE datname = %s"
+            exists = conn.execute(query, (self.dbname,)).fetchone() is not None
+        if not exists:
+            self.create_database(self.dbname)
+        with self._connect(self.dbname) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+    def stop(self) -> bool:
+        """Stop this project's server (fast shutdown), never any other.
+
+        Returns:
+            True if a server was stopped, False if none was running.
+
+        Raises:
+            DevDBError: pg_ctl could not stop it.
+        """
+        if self._running_pid() is None:
+            return False
+        with self._lock():
+            # pg_ctl signals the pid recorded in this data dir's postmaster.pid.
+            res = self._pg_ctl("stop", "-m", "fast")
+            if res.returncode != 0 and self._running_pid() is not None:
+                raise DevDBError(f"pg_ctl stop failed: {(res.stderr or res.stdout).strip()}")
+        return True
+
+    def status(self) -> DevDBStatus:
+        """Report whether the server runs, its pid, data folder, port and URL."""
+        pid, init = self._running_pid(), self._initialised()
+        return DevDBStatus(
+            running=pid is not None,
+            pid=pid,
+            data_dir=self._data_dir,
+            port=self._port() if init else None,
+            url=self.url() if init else None,
+        )
+
+    def url(self, dbname: str | None = None) -> str:
+        """SQLAlchemy URL (psycopg 3 driver) of a database in the cluster.
+
+        Args:
+            dbname: Database name; defaults to the application database.
+
+        Raises:
+            DevDBError: The cluster was never initialised (call start first).
+        """
+        port = self._port()
+        if port is None or not self._initialised():
+            raise DevDBError(f"no dev database for {self.root}; run `seeds devdb start` first")
+        sock = self._socket_dir()
+        host, tcp_port = ("127.0.0.1", port) if sock is None else (None, None)
+        name = self.dbname if dbname is None else dbname
+        url = URL.create(_DRIVER, username=SUPERUSER, host=host, port=tcp_port, database=name)
+        rendered = url.render_as_string(hide_password=False)
+        # Hand-written query so the socket path stays readable ("/" not escaped).
+        return rendered if sock is None else f"{rendered}?host={quote(str(sock))}&port={port}"
+
+    @contextmanager
+    def _connect(self, dbname: str) -> Iterator[psycopg.Connection[TupleRow]]:
+        port, sock = self._port(), self._socket_dir()
+        if port is None:  # else libpq would silently try the default port 5432
+            raise DevDBError(f"no dev database for {self.root}; run `seeds devdb start` first")
+        params: dict[str, Any] = {"host": str(sock or "127.0.0.1"), "connect_timeout": 10}
+        try:
+            conn = psycopg.connect(
+                port=port, user=SUPERUSER, dbname=dbname, autocommit=True, **params
+            )
+        except psycopg.OperationalError as exc:
+            raise DevDBError(f"cannot reach the dev database (is it started?): {exc}") from exc
+        with conn:
+            yield conn
+
+    def _admin(self, stmt: sql.Composed, failure: str) -> None:
+        with self._connect("postgres") as conn:
+            try:
+                conn.execute(stmt)
+            except psycopg.Error as exc:
+                raise DevDBError(f"{failure}: {exc}") from exc
+
+    def create_database(self, name: str, template: str | None = None) -> None:
+        """Create a database, optionally as a copy of ``template``.
+
+        Args:
+            name: The new database's name; any characters (quoted as an identifier).
+            template: Database to copy, e.g. the migrated app database. It must have no
+                other connections while being copied.
+
+        Raises:
+            DevDBError: The server is unreachable or refused (e.g. the name is taken).
+        """
+        stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            stmt = sql.SQL("{} TEMPLATE {}").format(stmt, sql.Identifier(template))
+        self._admin(stmt, f"could not create database {name!r}")
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database if it exists, disconnecting its sessions first.
+
+        Raises:
+            DevDBError: The server is unreachable or refused.
+        """
+        stmt = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        self._admin(stmt, f"could not drop database {name!r}")

@@ -1,0 +1,98 @@
+"""The Seedchain error hierarchy.
+
+Every error the engine raises on purpose derives from :class:`SeedError`, keeps the
+facts it is about as attributes, and says in its message what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class SeedError(Exception):
+    """Base of every error Seedchain raises on purpose."""
+
+
+class ConfigurationError(SeedError):
+    """The database URL, schema, environment or a ``-x`` argument is unusable."""
+
+
+class EnvironmentNotDeclared(ConfigurationError):
+    """A database was named by URL but nobody said which environment it belongs to."""
+
+
+class UnknownEnvironment(ConfigurationError):
+    """An environment name is not one of the four Seedchain knows."""
+
+    def __init__(self, name: str, source: str, valid: tuple[str, ...]) -> None:
+        self.name = name
+        self.source = source
+        self.valid = valid
+        super().__init__(
+            f"unknown environment {name!r} (from {source}); "
+            f"use one of: {', '.join(valid)}"
+        )
+
+
+class DatabaseUnreachable(SeedError):
+    """The database URL points at no server that answers."""
+
+
+class DevDBError(SeedError):
+    """The project-local development database could not be set up or started."""
+
+
+class EnvironmentBlocked(SeedError):
+    """Protection refused this run: a production database and an unsafe operation."""
+
+
+class LedgerMismatch(SeedError):
+    """The ledger does not hold what it must (a write touched the wrong number of rows)."""
+
+    def __init__(self, revision: str, table: str, *, expected: int, found: int) -> None:
+        self.revision = revision
+        self.table = table
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"seed {revision}: ledger table {table} changed {found} rows, expected "
+            f"{expected}; another process may be migrating this database, or the ledger "
+            "was edited by hand; check `seeds status`"
+        )
+
+
+class SeedDataError(SeedError):
+    """A seed's rows do not fit the table: the row, the column and the fix are named.
+
+    Attributes:
+        revision: The seed revision.
+        table: The table being written.
+        column: The offending column, when one is known.
+        row_index: Position of the offending row in what the seed passed, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        revision: str,
+        table: str,
+        column: str | None = None,
+        row_index: int | None = None,
+    ) -> None:
+        self.revision = revision
+        self.table = table
+        self.column = column
+        self.row_index = row_index
+        where = f"seed {revision}: table {table}"
+        if row_index is not None:
+            where += f" row {row_index}"
+        if column is not None:
+            where += f" column {column}"
+        super().__init__(f"{where}: {message}")
+
+
+class OfflineUnsupported(SeedError):
+    """A seed cannot be rendered as SQL (``--sql``): it needs to read the database."""
+
+
+class UndoRefused(SeedError):
+    """A downgrade would delete seeded rows that were changed since, or rows it cannot tie."""

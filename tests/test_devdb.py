@@ -1,0 +1,374 @@
+"""Tests for seeds.devdb against a real PostgreSQL + PostGIS server (no database mocks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from seeds import devdb as devdb_module
+from seeds.devdb import DevDB, DevDBError, DevDBStatus
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (runs the server as postgres)")
+
+
+def _scalar(url: str, query: str, **params: Any) -> Any:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(query), params).scalar_one()
+    finally:
+        engine.dispose()  # no pooled connections left to block stop/template copies
+
+
+def _wait_until_stopped(db: DevDB, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while db.status().running:
+        assert time.monotonic() < deadline, "server did not go away"
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevDB]:
+    """One cluster shared by the module (initdb + PostGIS once)."""
+    devdb = DevDB(tmp_path_factory.mktemp("devdb") / "proj")
+    try:
+        yield devdb
+    finally:
+        try:
+            devdb.stop()
+        finally:
+            cluster = devdb.status().data_dir.parent
+            if cluster != devdb.state_dir:  # the /var/tmp fallback lives outside tmp_path
+                shutil.rmtree(cluster, ignore_errors=True)
+
+
+@pytest.fixture
+def url(db: DevDB) -> str:
+    """Make sure the shared cluster runs (cheap when it already does)."""
+    return db.start()
+
+
+def test_start_returns_url_that_connects(db: DevDB, url: str) -> None:
+    assert url.startswith("postgresql+psycopg://postgres@/seedchain?host=")
+    assert _scalar(url, "SELECT postgis_version()").startswith("3.")
+    assert _scalar(url, "SELECT current_database()") == "seedchain"
+    socket_dir = make_url(url).query["host"]
+    assert socket_dir == str(db.status().data_dir.parent / "run")
+
+
+@root_only
+def test_private_project_parent_falls_back_to_var_tmp(db: DevDB, url: str) -> None:
+    # tmp_path lives under /tmp/pytest-of-root (0700), which the postgres user cannot enter.
+    data_dir = db.status().data_dir
+    assert data_dir.parent.parent == Path("/var/tmp")
+    assert data_dir.parent.name.startswith(f"seedchain-devdb-{os.geteuid()}-")
+    assert (db.state_dir / "location").read_text().strip() == str(data_dir.parent)
+    st = data_dir.parent.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o700
+    assert st.st_uid == pwd.getpwnam("postgres").pw_uid
+
+
+@root_only
+def test_reachable_project_keeps_cluster_in_project(tmp_path: Path) -> None:
+    # Decision only (no initdb): a world-traversable project keeps root/.devdb.
+    base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="seedchain-test-"))
+    try:
+        base.chmod(0o755)
+        db = DevDB(base / "proj")
+        assert db._make_cluster_dir() == db.state_dir
+        assert not (db.state_dir / "location").exists()
+        assert db.state_dir.stat().st_uid == pwd.getpwnam("postgres").pw_uid
+    finally:
+        shutil.rmtree(base)
+
+
+def test_start_when_running_is_a_fast_noop(
+    db: DevDB, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = db.status().pid
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("start() of a running server must not install or run anything")
+
+    monkeypatch.setattr(db, "ensure_packages", forbidden)
+    monkeypatch.setattr(subprocess, "run", forbidden)
+    t0 = time.monotonic()
+    assert db.start() == url
+    assert time.monotonic() - t0 < 1
+    assert db.status().pid == pid
+
+
+def test_status_fields(db: DevDB, url: str) -> None:
+    status = db.status()
+    assert isinstance(status, DevDBStatus)
+    assert status.running is True
+    assert status.pid is not None
+    assert Path(f"/proc/{status.pid}/comm").read_text().strip() == "postgres"
+    assert (status.data_dir / "PG_VERSION").is_file()
+    assert str(status.port) == make_url(url).query["port"]
+    assert status.url == url == db.url()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        status.running = False  # type: ignore[misc]
+
+
+def test_server_settings(db: DevDB, url: str) -> None:
+    assert _scalar(url, "SHOW listen_addresses") == "127.0.0.1"
+    assert _scalar(url, "SHOW fsync") == "off"
+    assert _scalar(url, "SHOW synchronous_commit") == "off"
+    assert _scalar(url, "SHOW full_page_writes") == "off"
+    assert _scalar(url, "SHOW server_encoding") == "UTF8"
+    assert _scalar(url, "SHOW lc_collate") == "C"
+    assert _scalar(url, "SHOW TimeZone") == "UTC"
+    assert _scalar(url, "SELECT current_user") == "postgres"
+    # TCP on 127.0.0.1 works as well as the socket.
+    port = db.status().port
+    assert _scalar(f"postgresql+psycopg://postgres@127.0.0.1:{port}/seedchain", "SELECT 1") == 1
+    assert (db.status().data_dir.parent / "server.log").stat().st_size > 0
+
+
+def test_create_and_drop_database_with_awkward_name(db: DevDB, url: str) -> None:
+    name = 'seed "copy" it\'s; DROP'
+    db.create_database(name, template=db.dbname)
+    try:
+        other = db.url(name)
+        assert make_url(other).database == name
+        assert _scalar(other, "SELECT current_database()") == name
+        assert _scalar(other, "SELECT postgis_version()").startswith("3.")  # from the template
+        with pytest.raises(DevDBError, match="could not create database"):
+            db.create_database(name)
+    finally:
+        db.drop_database(name)
+    query = "SELECT count(*) FROM pg_database WHERE datname = :n"
+    assert _scalar(url, query, n=name) == 0
+    db.drop_database(name)  # IF EXISTS: no error the second time
+
+
+def test_drop_database_disconnects_sessions(db: DevDB, url: str) -> None:
+    db.create_database("busy db")
+    engine = sa.create_engine(db.url("busy db"))
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            db.drop_database("busy db")  # WITH (FORCE) despite the open session
+    except sa.exc.OperationalError:
+        pass  # our own session was terminated, as intended
+    finally:
+        engine.dispose()
+    assert _scalar(url, "SELECT count(*) FROM pg_database WHERE datname = 'busy db'") == 0
+
+
+def test_stop_returns_true_then_false(db: DevDB, url: str) -> None:
+    assert db.stop() is True
+    status = db.status()
+    assert (status.running, status.pid) == (False, None)
+    assert status.port is not None and status.url == url  # configuration is kept
+    assert db.stop() is False
+    assert db.start() == url  # restart on the same port
+
+
+def test_recovers_after_postmaster_is_killed(db: DevDB, url: str) -> None:
+    old_pid = db.status().pid
+    assert old_pid is not None
+    os.kill(old_pid, signal.SIGKILL)
+    _wait_until_stopped(db)
+    assert (db.status().data_dir / "postmaster.pid").exists()  # stale lock file left behind
+    assert db.start() == url
+    assert db.status().pid not in (None, old_pid)
+    assert _scalar(url, "SELECT postgis_version()").startswith("3.")
+
+
+def test_failed_start_reports_the_server_log(db: DevDB, url: str) -> None:
+    db.stop()
+    conf = db.status().data_dir / "seedchain.conf"
+    good = conf.read_text()
+    conf.write_text(good + "shared_buffers = 'plenty'\n")
+    try:
+        with pytest.raises(DevDBError, match="(?s)did not start.*server.log.*shared_buffers"):
+            db.start()
+    finally:
+        conf.write_text(good)
+    assert db.start() == url
+
+
+def test_moves_to_a_free_port_when_the_stored_one_is_taken(
+    db: DevDB, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db.stop()
+    old_port = db.status().port
+    assert old_port is not None
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", old_port))
+        squatter.listen()
+        with caplog.at_level(logging.WARNING, logger="seeds.devdb"):
+            new_url = db.start()
+    new_port = db.status().port
+    assert new_port is not None and new_port != old_port
+    assert f"port {old_port} is taken" in caplog.text
+    assert make_url(new_url).query["port"] == str(new_port)
+    assert _scalar(new_url, "SHOW port") == str(new_port)
+    assert DevDB(db.root).status().port == new_port  # persisted for later processes
+
+
+def test_long_project_path_uses_tcp_only() -> None:
+    # A world-traversable base, so root keeps the cluster in the project (no short fallback).
+    base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="seedchain-test-"))
+    base.chmod(0o755)
+    db = DevDB(base / ("long-" * 12) / "proj")
+    try:
+        url = db.start()
+        assert db.status().data_dir == db.state_dir / "data"
+        assert url == f"postgresql+psycopg://postgres@127.0.0.1:{db.status().port}/seedchain"
+        assert _scalar(url, "SHOW unix_socket_directories") == ""
+        assert _scalar(url, "SELECT postgis_version()").startswith("3.")
+    finally:
+        db.stop()
+        shutil.rmtree(base)
+
+
+def test_url_before_init_raises(tmp_path: Path) -> None:
+    db = DevDB(tmp_path / "never")
+    with pytest.raises(DevDBError, match="seeds devdb start"):
+        db.url()
+    status = db.status()
+    assert (status.running, status.pid, status.port, status.url) == (False, None, None, None)
+    assert db.stop() is False
+
+
+# -- package decisions (fake install trees; apt-get itself is never run) -----------------
+
+
+class FakeApt:
+    """Stands in for DevDB._apt: records calls and 'installs' into the fake trees."""
+
+    def __init__(self, lib: Path, share: Path, default_major: str = "15") -> None:
+        self.lib, self.share, self.default_major = lib, share, default_major
+        self.calls: list[list[str]] = []
+
+    def __call__(self, apt_get: str, args: list[str]) -> None:
+        self.calls.append(args)
+        for package in args[3:] if args[0] == "install" else []:
+            if package == "postgresql":
+                _fake_server(self.lib, self.default_major)
+            elif package.endswith("-postgis-3"):
+                _fake_postgis(self.share, package.split("-")[1])
+
+
+def _fake_server(lib: Path, major: str) -> None:
+    (lib / major / "bin").mkdir(parents=True, exist_ok=True)
+    for name in ("pg_ctl", "initdb"):
+        (lib / major / "bin" / name).touch()
+
+
+def _fake_postgis(share: Path, major: str) -> None:
+    (share / major / "extension").mkdir(parents=True, exist_ok=True)
+    (share / major / "extension" / "postgis.control").touch()
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[DevDB, FakeApt]:
+    lib, share = tmp_path / "lib", tmp_path / "share"
+    lib.mkdir()
+    share.mkdir()
+    db = DevDB(tmp_path / "proj", pg_lib_dir=lib, pg_share_dir=share)
+    apt = FakeApt(lib, share)
+    monkeypatch.setattr(db, "_apt", apt)
+    monkeypatch.setattr(devdb_module, "_apt_get", lambda: "/usr/bin/apt-get")
+    monkeypatch.setattr(devdb_module, "_is_root", lambda: True)
+    return db, apt
+
+
+INSTALL = ["install", "-y", "--no-install-recommends"]
+
+
+def test_packages_present_installs_nothing(fake: tuple[DevDB, FakeApt]) -> None:
+    db, apt = fake
+    _fake_server(apt.lib, "15")
+    _fake_postgis(apt.share, "15")
+    db.ensure_packages()
+    assert apt.calls == []
+
+
+def test_installs_postgis_for_the_highest_major(
+    fake: tuple[DevDB, FakeApt], caplog: pytest.LogCaptureFixture
+) -> None:
+    db, apt = fake
+    for major in ("9.6", "15", "16"):
+        _fake_server(apt.lib, major)
+    _fake_postgis(apt.share, "15")  # PostGIS only for an older major
+    with caplog.at_level(logging.WARNING, logger="seeds.devdb"):
+        db.ensure_packages()
+    assert apt.calls == [["update"], [*INSTALL, "postgresql-16-postgis-3"]]
+    assert "installing Debian packages postgresql-16-postgis-3" in caplog.text
+
+
+def test_installs_server_first_then_matching_postgis(
+    fake: tuple[DevDB, FakeApt], caplog: pytest.LogCaptureFixture
+) -> None:
+    db, apt = fake
+    with caplog.at_level(logging.WARNING, logger="seeds.devdb"):
+        db.ensure_packages()
+    assert apt.calls == [
+        ["update"],
+        [*INSTALL, "postgresql"],
+        [*INSTALL, "postgresql-15-postgis-3"],
+    ]
+    assert "installing Debian packages postgresql ..." in caplog.text
+    assert "installing Debian packages postgresql-15-postgis-3" in caplog.text
+
+
+def test_still_missing_after_install_raises(fake: tuple[DevDB, FakeApt]) -> None:
+    db, apt = fake
+    _fake_server(apt.lib, "15")
+    apt.share = apt.share / "elsewhere"  # the "install" lands where we do not look
+    with pytest.raises(DevDBError, match="postgresql-15-postgis-3"):
+        db.ensure_packages()
+
+
+def test_not_root_names_the_sudo_command(
+    fake: tuple[DevDB, FakeApt], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, apt = fake
+    monkeypatch.setattr(devdb_module, "_is_root", lambda: False)
+    _fake_server(apt.lib, "15")
+    with pytest.raises(DevDBError) as err:
+        db.ensure_packages()
+    assert "sudo apt-get install -y --no-install-recommends postgresql-15-postgis-3" in str(
+        err.value
+    )
+    apt.lib.joinpath("15").rename(apt.lib / "old")  # now no server at all
+    with pytest.raises(DevDBError) as err:
+        db.ensure_packages()
+    cmd = "sudo apt-get install -y --no-install-recommends postgresql postgresql-postgis"
+    assert cmd in str(err.value)
+    assert apt.calls == []
+
+
+def test_no_apt_get_names_the_packages(
+    fake: tuple[DevDB, FakeApt], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, apt = fake
+    monkeypatch.setattr(devdb_module, "_apt_get", lambda: None)
+    _fake_postgis(apt.share, "16")
+    _fake_server(apt.lib, "16")
+    db.ensure_packages()  # all there: no apt-get needed
+    apt.share.joinpath("16").rename(apt.share / "old")
+    with pytest.raises(DevDBError, match="no apt-get.*postgresql-16-postgis-3"):
+        db.ensure_packages()
+    assert apt.calls == []
