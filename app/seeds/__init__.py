@@ -1,0 +1,1 @@
+"""The reference application's seed data, used by its seed revisions."""

@@ -1,0 +1,240 @@
+"""Everything a project's ``migrations/env.py`` does, so env.py stays three lines.
+
+This is the only module that talks to Alembic's runtime ``context``. It resolves the
+database and the environment *before* any revision runs (failing closed with one
+line), points every table and ``alembic_version`` at ``SCHEMA``, and runs the
+revisions online (one transaction per revision) or offline (``--sql``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from logging.config import fileConfig
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from alembic import context
+from alembic.util import CommandError
+from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateSchema
+
+from seeds import ledger, protection
+from seeds.database import Target, describe_connect_error, find_project_root, resolve_target
+from seeds.determinism import derive_seed
+from seeds.dialects import GenericImpl, impl_for
+from seeds.environment import Environment, resolve_environment
+from seeds.errors import SeedError
+from seeds.parameters import Parameters
+from seeds.runstate import ATTRIBUTE, RunState
+from seeds.settings import load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one ``alembic`` invocation was asked to do, resolved and checked."""
+
+    target: Target
+    environment: Environment
+    parameters: Parameters
+    project_root: Path
+    offline: bool
+
+
+def run_migrations(target_metadata: sa.MetaData | None = None) -> None:
+    """Run the Alembic revisions of this invocation; call it from env.py.
+
+    Args:
+        target_metadata: The application's metadata, used by ``--autogenerate``.
+
+    Raises:
+        CommandError: for every configuration problem (Alembic prints it as one
+            ``FAILED:`` line, no traceback), before anything is run or created.
+    """
+    config = context.config
+    if config.config_file_name and config.attributes.get("configure_logger", True):
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
+    try:
+        options = _resolve_options(config.config_file_name)
+        log.info(
+            "environment %s, database %s%s",
+            options.environment,
+            options.target.display,
+            f", schema {options.target.schema!r}" if options.target.schema else "",
+        )
+        if options.offline:
+            _run_offline(options, target_metadata)
+        else:
+            _run_online(options, target_metadata)
+    except SeedError as err:
+        # One FAILED line from Alembic, no traceback; the revision's transaction has
+        # been rolled back, so neither its rows nor alembic_version moved.
+        raise CommandError(str(err)) from err
+
+
+def _resolve_options(config_file: str | None) -> RunOptions:
+    x_args = context.get_x_argument(as_dictionary=True)
+    root = Path(config_file).resolve().parent if config_file else find_project_root()
+    offline = context.is_offline_mode()
+    parameters = Parameters.from_x_args(x_args)
+    target = resolve_target(x_args, os.environ, root, start_devdb=not offline)
+    environment = resolve_environment(x_args, os.environ, local_devdb=target.local_devdb)
+    return RunOptions(target, environment, parameters, root, offline)
+
+
+def _run_state(options: RunOptions, database: str, **kw: object) -> RunState:
+    return RunState(
+        environment=options.environment,
+        parameters=options.parameters,
+        database=database,
+        schema=options.target.schema,
+        offline=options.offline,
+        settings=load_settings(options.project_root, options.environment),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _search_path(dialect: sa.Dialect, schema: str) -> str:
+    # search_path is a list of identifiers; the preparer quotes the schema so any
+    # name is data. public stays on the path because PostGIS lives there.
+    return f"{dialect.identifier_preparer.quote_identifier(schema)}, public"
+
+
+def _schema_statements(dialect: sa.Dialect, schema: str) -> list[sa.Executable]:
+    return [
+        CreateSchema(schema, if_not_exists=True),
+        sa.select(sa.func.set_config("search_path", _search_path(dialect, schema), False)),
+    ]
+
+
+def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> None:
+    target = options.target
+    engine = sa.create_engine(target.url, poolclass=NullPool)
+    try:
+        connection = engine.connect()
+    except sa.exc.OperationalError as err:
+        raise CommandError(describe_connect_error(target, err)) from err
+    try:
+        if target.schema:
+            for statement in _schema_statements(connection.dialect, target.schema):
+                connection.execute(statement)
+        impl = impl_for(connection.dialect.name)
+        database = impl.database_name(connection)
+        stamp = ledger.read_stamp(connection)
+        override = protection.resolve_override(options.parameters.allow_unsafe, database)
+        state = _run_state(options, database, override=override, stamp=stamp)
+        if protection.check_environment(options.environment, stamp, database, override):
+            _record_override(connection, state, f"ran {options.environment} against production")
+        connection.commit()
+        _configure(options, target_metadata, connection=connection)
+        context.config.attributes[ATTRIBUTE] = state
+        migration_context = context.get_context()
+        _guard_downgrades(migration_context, connection, state)
+        with _deploy_lock(migration_context, connection, impl, options):
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        connection.close()
+        engine.dispose()
+
+
+def _record_override(connection: Connection, state: RunState, detail: str) -> None:
+    for statement in ledger.create_statements():
+        connection.execute(statement)
+    connection.execute(
+        ledger.event_insert(ledger.EventKind.OVERRIDE, state.environment, state.database, detail)
+    )
+    connection.commit()
+
+
+def _guard_downgrades(migration_context: Any, connection: Connection, state: RunState) -> None:
+    """Refuse downgrades of a production database before the first step runs.
+
+    Alembic computes the steps inside run_migrations, after reading the current
+    heads (under our deploy lock). Wrapping its step function is the one place that
+    sees the real list before anything executes. ``_migrations_fn`` is private
+    Alembic API; tests/test_protection.py fails loudly if it ever changes.
+    """
+    steps_for = migration_context._migrations_fn
+    if steps_for is None:
+        return
+
+    def guarded(heads: Any, ctx: Any) -> Any:
+        steps = list(steps_for(heads, ctx))
+        downgrades = [str(step.short_log) for step in steps if not step.is_upgrade]
+        if protection.check_downgrade(downgrades, state.stamp, state.database, state.override):
+            _record_override(connection, state, "downgrade: " + "; ".join(downgrades))
+        return steps
+
+    migration_context._migrations_fn = guarded
+
+
+@contextlib.contextmanager
+def _deploy_lock(
+    migration_context: Any, connection: Connection, impl: GenericImpl, options: RunOptions
+) -> Iterator[None]:
+    """Serialise concurrent runs on one database (and schema); skip it at head.
+
+    The fast path: a database already at the head an upgrade asks for takes no lock,
+    so a deploy that finds nothing to do never waits behind another one.
+    """
+    try:
+        destination = context.get_revision_argument()
+    except KeyError:  # commands such as `current` have no destination
+        destination = None
+    heads = set(migration_context.get_current_heads())
+    wanted = set(destination) if isinstance(destination, tuple) else {destination}
+    if heads and heads == set(context.script.get_heads()) == wanted:
+        log.info("database is at head; no deploy lock needed")
+        connection.commit()
+        yield
+        return
+    key = derive_seed(0, "seedchain deploy lock", options.target.schema or "")
+    signed = key - (1 << 64) if key >= (1 << 63) else key  # advisory locks take a bigint
+    with impl.deploy_lock(connection, signed, options.parameters.lock_wait):
+        yield
+
+
+def _run_offline(options: RunOptions, target_metadata: sa.MetaData | None) -> None:
+    _configure(options, target_metadata, url=options.target.url)
+    # Offline there is no database to read: protection is checked when the SQL runs
+    # online, and the override cannot name a database it cannot see.
+    context.config.attributes[ATTRIBUTE] = _run_state(
+        options, options.target.url.database or ""
+    )
+    with context.begin_transaction():
+        if options.target.schema:
+            dialect = context.get_context().dialect
+            for statement in _schema_statements(dialect, options.target.schema):
+                context.execute(statement)
+        context.run_migrations()
+
+
+def _configure(
+    options: RunOptions,
+    target_metadata: sa.MetaData | None,
+    *,
+    connection: Connection | None = None,
+    url: sa.URL | None = None,
+) -> None:
+    context.configure(
+        connection=connection,
+        url=url,
+        target_metadata=target_metadata,
+        version_table_schema=options.target.schema,
+        # One transaction per revision: a failing revision rolls back itself and
+        # its alembic_version bump, and the revisions before it stay applied.
+        transaction_per_migration=True,
+        literal_binds=options.offline,
+        dialect_opts={"paramstyle": "named"} if options.offline else None,
+        compare_type=True,
+    )

@@ -1,0 +1,280 @@
+"""SeedContext: what a seed revision's function gets to work with.
+
+It holds the run (environment, reference time, Faker seed), the revision's frozen
+tables, per-row random streams, and the loaders. Every loader validates its rows,
+writes them in bounded batches, and records the keys of what it inserted, so the
+revision's downgrade can remove exactly those rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from seeds.determinism import Streams
+from seeds.dialects.base import rows_per_statement, single_integer_key
+from seeds.errors import SeedDataError
+from seeds.validation import explain_integrity_error, validate_rows
+
+if TYPE_CHECKING:
+    from faker import Faker
+    from sqlalchemy.engine import Connection
+
+    from seeds.dialects import GenericImpl, SequenceState, Sink
+    from seeds.environment import Environment
+    from seeds.parameters import Parameters
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TableLoad:
+    """What one seed wrote into one table (becomes the table's undo record)."""
+
+    table: sa.Table
+    rows: int = 0
+    hashed: list[str] = field(default_factory=list)
+    sequence: SequenceState | None = None
+    bulk: bool = False
+
+    def undo_record(self) -> dict[str, Any]:
+        """The JSON-able part of the ledger's ``undo`` column for this table."""
+        return {
+            "name": self.table.name,
+            "key": [c.name for c in self.table.primary_key.columns],
+            "hashed": self.hashed,
+            "bulk": self.bulk,
+            "sequence": None
+            if self.sequence is None
+            else {
+                "name": self.sequence.name,
+                "last_value": self.sequence.last_value,
+                "start": self.sequence.start,
+            },
+        }
+
+
+class SeedContext:
+    """The run context handed to a seed revision's function.
+
+    Attributes:
+        revision: The seed revision id.
+        environment: The environment of this run.
+        now: The reference time (``-x now``); use it instead of the clock.
+        parameters: All ``-x`` arguments, typed.
+        tables: The revision's frozen tables by name.
+        offline: True under ``alembic upgrade --sql``: loaders render SQL, nothing
+            can be read back.
+    """
+
+    def __init__(
+        self,
+        *,
+        revision: str,
+        environment: Environment,
+        parameters: Parameters,
+        tables: Sequence[sa.Table],
+        sink: Sink,
+        impl: GenericImpl,
+        ledger_ref: sa.ColumnElement[Any],
+        ledger_id: int | None,
+        settings: Mapping[str, Any],
+    ) -> None:
+        self.revision = revision
+        self.environment = environment
+        self.parameters = parameters
+        self.now: datetime = parameters.now
+        self.tables: dict[str, sa.Table] = {t.name: t for t in tables}
+        self.offline = sink.offline
+        self._sink = sink
+        self._impl = impl
+        self._ledger_ref = ledger_ref
+        self._ledger_id = ledger_id
+        self._settings = settings
+        self._streams = Streams(parameters.seed, revision, parameters.locale)
+        self._checksum = hashlib.sha256()
+        self.loads: dict[str, TableLoad] = {}
+
+    # -- reading --------------------------------------------------------------
+    @property
+    def connection(self) -> Connection:
+        """The migration's connection, for reads; offline this stops with a clear error."""
+        return self._sink.connection
+
+    def setting(self, name: str, default: int) -> int:
+        """A count or switch: ``-x name=`` first, then ``[tool.seeds.<env>]``, then default."""
+        raw = self.parameters.extra.get(name, self._settings.get(name, default))
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise SeedDataError(
+                f"setting {name}={raw!r} is not a whole number; fix -x {name}= or "
+                f"[tool.seeds.{self.environment}] in pyproject.toml",
+                revision=self.revision, table="-",
+            ) from None
+
+    # -- determinism ----------------------------------------------------------
+    def random(self, table: str, key: object) -> random.Random:
+        """The random stream of one row, from (seed, revision, table, key)."""
+        return self._streams.random(table, key)
+
+    def faker(self, table: str, key: object) -> Faker:
+        """Faker seeded for one row, from (seed, revision, table, key)."""
+        return self._streams.faker(table, key)
+
+    @property
+    def data_checksum(self) -> str:
+        """sha256 of every row offered to the loaders, in order."""
+        return self._checksum.hexdigest()
+
+    # -- writing ----------------------------------------------------------------
+    def insert(self, table: sa.Table | str, rows: Iterable[Mapping[str, Any]]) -> int | None:
+        """Insert rows; their keys are recorded for the downgrade.
+
+        Returns the number of rows inserted (None offline).
+        """
+        return self._write(self._table(table), list(rows), conflict_on=None)
+
+    def ensure(
+        self, table: sa.Table | str, rows: Iterable[Mapping[str, Any]], *, key: Sequence[str]
+    ) -> int | None:
+        """Insert the rows whose natural ``key`` is not there yet; leave existing rows alone.
+
+        Idempotent: safe against a database that already has some or all of the rows
+        (production essentials). Only rows this call inserted are recorded, so the
+        downgrade never removes a row that was there before.
+        """
+        t = self._table(table)
+        missing = [name for name in key if name not in t.c]
+        if missing:
+            raise SeedDataError(
+                f"ensure() key {missing} is not a column; use the natural key's columns",
+                revision=self.revision, table=t.name,
+            )
+        return self._write(t, list(rows), conflict_on=list(key))
+
+    def reserve_keys(self, table: sa.Table | str, count: int) -> list[int]:
+        """Keys for ``count`` new rows of ``table``, taken from its sequence before writing.
+
+        Bulk loads set keys themselves so foreign keys resolve in memory.
+        """
+        t = self._table(table)
+        self._load(t)
+        return self._impl.reserve_keys(self.connection, t, count)
+
+    def bulk(
+        self, table: sa.Table | str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> int:
+        """Stream tuples into ``table`` at COPY speed (PostgreSQL), in ``columns`` order.
+
+        The key column must be among ``columns`` (use :meth:`reserve_keys`); rows are
+        not validated one by one, and their values are not hashed for the undo's
+        change check (the ledger keeps their key ranges).
+        """
+        t = self._table(table)
+        conn = self.connection
+        key = single_integer_key(t)
+        if key is None or key.name not in columns:
+            raise SeedDataError(
+                "bulk() needs the table's single integer key among the columns; "
+                "take keys with ctx.reserve_keys()",
+                revision=self.revision, table=t.name,
+            )
+        load = self._load(t)
+        load.bulk = True
+        position = list(columns).index(key.name)
+        keys: list[int] = []
+
+        def tracked() -> Iterable[Sequence[Any]]:
+            for row in rows:
+                keys.append(row[position])
+                self._checksum.update(repr(tuple(row)).encode())
+                yield row
+
+        try:
+            count = self._impl.bulk_write(conn, t, columns, tracked())
+        except sa.exc.IntegrityError as err:
+            raise explain_integrity_error(self.revision, t, [], err) from err
+        except Exception as err:
+            if getattr(err, "sqlstate", None) is None:
+                raise
+            raise SeedDataError(
+                f"{str(err).splitlines()[0]}; fix the rows", revision=self.revision, table=t.name
+            ) from err
+        assert self._ledger_id is not None  # bulk is online only
+        self._impl.record_bulk_keys(conn, t, self._ledger_id, keys)
+        load.rows += count
+        log.info("seed %s: %d rows into %s (bulk)", self.revision, count, t.name)
+        return count
+
+    # -- internals --------------------------------------------------------------
+    def _table(self, table: sa.Table | str) -> sa.Table:
+        name = table if isinstance(table, str) else table.name
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise SeedDataError(
+                f"is not declared by this seed revision (it declares {sorted(self.tables)}); "
+                "add it to tables=[...]",
+                revision=self.revision, table=name,
+            ) from None
+
+    def _load(self, table: sa.Table) -> TableLoad:
+        if table.name not in self.loads:
+            # The sequence as it stood before this seed's first row: the downgrade
+            # puts it back so up, down, up gives the same keys.
+            sequence = None if self.offline else self._impl.sequence_state(self.connection, table)
+            self.loads[table.name] = TableLoad(table, sequence=sequence)
+        return self.loads[table.name]
+
+    def _write(
+        self, table: sa.Table, rows: list[Mapping[str, Any]], *, conflict_on: list[str] | None
+    ) -> int | None:
+        load = self._load(table)
+        if not rows:
+            return 0
+        hashed = validate_rows(self.revision, table, rows)
+        if load.hashed and load.hashed != hashed:
+            # The undo compares each row with a hash over these columns; one set per
+            # table keeps that comparison meaningful.
+            raise SeedDataError(
+                f"sets columns {hashed}, but earlier rows of this seed set {load.hashed}; "
+                "give every row written to one table the same columns (None where empty)",
+                revision=self.revision, table=table.name,
+            )
+        load.hashed = hashed
+        inserted: int | None = 0
+        size = rows_per_statement(len(hashed))
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            for row in batch:
+                self._checksum.update(repr(sorted(row.items())).encode())
+            try:
+                count = self._impl.insert_recorded(
+                    self._sink,
+                    table,
+                    batch,
+                    hashed=hashed,
+                    conflict_on=conflict_on,
+                    ledger_ref=self._ledger_ref,
+                )
+            except sa.exc.IntegrityError as err:
+                raise explain_integrity_error(
+                    self.revision, table, batch, err, offset=start
+                ) from err
+            inserted = None if count is None or inserted is None else inserted + count
+        if inserted is not None:
+            load.rows += inserted
+            skipped = len(rows) - inserted
+            log.info(
+                "seed %s: %d rows into %s%s", self.revision, inserted, table.name,
+                f" ({skipped} already there)" if skipped else "",
+            )
+        return inserted

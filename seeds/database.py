@@ -1,0 +1,136 @@
+"""Where the database is: URL normalisation, the local default, schema names.
+
+``DATABASE_URL`` selects the database (any SQLAlchemy URL; ``postgres://`` and
+``postgresql://`` mean psycopg 3). Unset, the project-local development database is
+used and started on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from seeds.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+# Heroku-style and bare URLs name no driver; SQLAlchemy would pick psycopg2, which
+# this project does not install.
+_DRIVERLESS = {"postgres", "postgresql"}
+
+
+def normalise_url(raw: str) -> URL:
+    """Parse a database URL, mapping ``postgres://``/``postgresql://`` to psycopg 3."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError as err:
+        raise ConfigurationError(
+            f"DATABASE_URL is not a database URL ({err}); "
+            "expected e.g. postgresql://user:password@host:5432/dbname"
+        ) from err
+    if url.drivername in _DRIVERLESS:
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def validate_schema(name: str) -> str:
+    """Check a schema name; any text PostgreSQL accepts as a quoted identifier is fine.
+
+    The name is always quoted by SQLAlchemy's identifier preparer, so quotes, spaces
+    and semicolons are data, never SQL. What PostgreSQL itself refuses is refused here
+    with a message instead of a server error.
+    """
+    if not name:
+        raise ConfigurationError("SCHEMA is empty; unset it or name a schema")
+    if "\x00" in name:
+        raise ConfigurationError("SCHEMA contains a NUL character, which PostgreSQL refuses")
+    if len(name.encode()) > 63:
+        raise ConfigurationError(
+            f"SCHEMA {name!r} is {len(name.encode())} bytes; PostgreSQL identifiers "
+            "are at most 63 bytes (longer ones are silently truncated), choose a shorter name"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Target:
+    """The database a run talks to.
+
+    Attributes:
+        url: SQLAlchemy URL (driver normalised).
+        schema: PostgreSQL schema for every table, the ledger and alembic_version,
+            or None for the connection's default.
+        local_devdb: True when this is the project-local development database.
+    """
+
+    url: URL
+    schema: str | None
+    local_devdb: bool
+
+    @property
+    def display(self) -> str:
+        """The URL with the password hidden, for messages and logs."""
+        return self.url.render_as_string(hide_password=True)
+
+
+def resolve_target(
+    x_args: Mapping[str, str],
+    environ: Mapping[str, str],
+    project_root: Path,
+    *,
+    start_devdb: bool = True,
+) -> Target:
+    """Find the database of this run.
+
+    Args:
+        x_args: Alembic ``-x`` arguments (``schema=`` is read from them).
+        environ: The process environment (``DATABASE_URL``, ``SCHEMA``).
+        project_root: Folder that holds the project-local development database.
+        start_devdb: Start the local database when it is the target. Offline
+            (``--sql``) runs pass False: they need a dialect, not a server.
+    """
+    raw_schema = x_args.get("schema") or environ.get("SCHEMA") or None
+    schema = validate_schema(raw_schema) if raw_schema is not None else None
+    raw_url = environ.get("DATABASE_URL", "").strip()
+    if raw_url:
+        return Target(normalise_url(raw_url), schema, local_devdb=False)
+    if not start_devdb:
+        return Target(make_url("postgresql+psycopg://"), schema, local_devdb=True)
+    from seeds.devdb import DevDB  # imported late: only the local default needs it
+
+    url = DevDB(project_root).start()
+    log.info("DATABASE_URL is unset: using the project-local database %s", url)
+    return Target(make_url(url), schema, local_devdb=True)
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding alembic.ini."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "alembic.ini").is_file():
+            return folder
+    raise ConfigurationError(
+        f"no alembic.ini in {here} or any folder above it; run from the project folder"
+    )
+
+
+def describe_connect_error(target: Target, err: sa.exc.OperationalError) -> str:
+    """One line naming where we tried to connect and what to check."""
+    url = target.url
+    host = url.query.get("host") or url.host or "the default socket"
+    where = f"{host}:{url.port or 5432}" if not str(host).startswith("/") else f"socket {host}"
+    first = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+    hint = (
+        "start it with `seeds devdb start`"
+        if target.local_devdb
+        else "check that the server is running and DATABASE_URL is right"
+    )
+    return (
+        f"cannot connect to database {url.database!r} at {where}: {first}; {hint}"
+    )

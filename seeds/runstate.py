@@ -1,0 +1,56 @@
+"""The state of one migration run, handed from env.py to the seed revisions.
+
+env.py resolves it once (before any revision runs) and leaves it in Alembic's
+``config.attributes``; a seed revision reads it back. Calling a seed outside such a
+run is an error that says where the code belongs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from seeds.environment import Environment
+from seeds.errors import ConfigurationError
+from seeds.parameters import Parameters
+
+ATTRIBUTE = "seedchain.run"
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Everything a seed revision needs to know about the run it is part of.
+
+    Attributes:
+        environment: The environment of the run.
+        parameters: The typed ``-x`` arguments.
+        database: The database's name (what ``allow_unsafe`` must name).
+        schema: The schema of every table, or None.
+        offline: True under ``--sql``.
+        override: The database name when ``allow_unsafe`` was given and matched.
+        stamp: The environment the database was first seeded under, if any.
+        settings: ``[tool.seeds.<environment>]`` from pyproject.toml.
+    """
+
+    environment: Environment
+    parameters: Parameters
+    database: str
+    schema: str | None
+    offline: bool
+    override: str | None = None
+    stamp: Environment | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+def current_run() -> RunState:
+    """The run state left by env.py; raises when env.py did not set one up."""
+    from alembic import context
+
+    state = context.config.attributes.get(ATTRIBUTE)
+    if not isinstance(state, RunState):
+        raise ConfigurationError(
+            "a seed revision ran without Seedchain's env.py: make migrations/env.py call "
+            "seeds.alembic_env.run_migrations()"
+        )
+    return state

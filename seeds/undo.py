@@ -1,0 +1,231 @@
+"""Undoing a seed revision exactly: the planner and the two ways of removing rows.
+
+The ledger knows the keys of every row a seed inserted. The planner compares that
+with what the tables hold now and picks:
+
+- ``TRUNCATE <tables> RESTART IDENTITY CASCADE`` only when it is provably the same as
+  removing the seed's rows: every row of every seeded table is the seed's, every
+  table the cascade reaches is empty, and every sequence involved was untouched
+  before the seed (so restarting identity restores it exactly);
+- otherwise a keyed delete of the recorded rows (children first), after which each
+  key sequence is put back where it stood before the seed, when no remaining row
+  uses the range.
+
+Rows the application changed since they were seeded are found by their value hash.
+In a production database they are never deleted silently: the undo stops unless
+``-x allow_changed=<database name>``. Elsewhere they are deleted with a warning.
+Destructive statements run under ``lock_timeout`` and ``statement_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from seeds.dialects.base import SequenceState, single_integer_key
+from seeds.environment import Environment
+from seeds.errors import LedgerMismatch, UndoRefused
+from seeds.ledger import TABLE_NAMES, ledger_keys
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.engine import Connection
+
+    from seeds.dialects import GenericImpl
+    from seeds.runstate import RunState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TableUndo:
+    """One seeded table as the undo finds it."""
+
+    table: sa.Table = field(repr=False, compare=False)
+    seeded: int
+    present: int
+    total: int
+    changed: int
+    sequence: SequenceState | None
+
+    @property
+    def name(self) -> str:
+        """The table's name."""
+        return self.table.name
+
+
+@dataclass(frozen=True)
+class UndoPlan:
+    """What undoing one seed revision will do."""
+
+    revision: str
+    ledger_id: int
+    method: str  # "truncate" or "delete"
+    reason: str
+    tables: list[TableUndo]
+    cascade: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_removed(self) -> dict[str, int]:
+        """Rows removed per table (the cascade's reach included for TRUNCATE)."""
+        removed = {t.name: (t.total if self.method == "truncate" else t.present) for t in self.tables}
+        removed.update(self.cascade)
+        return removed
+
+
+def _table_map(tables: Sequence[sa.Table], record: Any) -> list[tuple[sa.Table, dict[str, Any]]]:
+    by_name = {t.name: t for t in tables}
+    pairs = []
+    for entry in record.undo.get("tables", []):
+        if entry["name"] not in by_name:
+            raise LedgerMismatch(record.revision, entry["name"], expected=1, found=0)
+        pairs.append((by_name[entry["name"]], entry))
+    return pairs
+
+
+def cascade_reach(conn: Connection, seeded: set[str], schema: str | None) -> set[str]:
+    """Tables a TRUNCATE ... CASCADE of ``seeded`` would also empty (FK closure)."""
+    referencing: dict[str, set[str]] = {}
+    for (_, table), fks in sa.inspect(conn).get_multi_foreign_keys(schema=schema).items():
+        for fk in fks:
+            referencing.setdefault(fk["referred_table"], set()).add(table)
+    reach: set[str] = set()
+    queue = deque(seeded)
+    while queue:
+        for child in referencing.get(queue.popleft(), ()):
+            if child not in reach and child not in seeded:
+                reach.add(child)
+                queue.append(child)
+    return reach - TABLE_NAMES
+
+
+def plan(
+    conn: Connection,
+    impl: GenericImpl,
+    record: Any,
+    tables: Sequence[sa.Table],
+    *,
+    schema: str | None,
+) -> UndoPlan:
+    """Work out how to undo the ledger ``record`` without changing anything."""
+    found = []
+    for table, entry in _table_map(tables, record):
+        sequence = entry.get("sequence")
+        found.append(
+            TableUndo(
+                table=table,
+                seeded=int(record.row_counts.get(table.name, 0)),
+                present=impl.count_recorded(conn, table, record.id),
+                total=impl.row_count(conn, table),
+                changed=0 if entry.get("bulk") else impl.changed_rows(
+                    conn, table, record.id, entry["hashed"]
+                ),
+                sequence=None if sequence is None else SequenceState(**sequence),
+            )
+        )
+    cascade: dict[str, int] = {}
+    method, reason = "delete", ""
+    if not impl.can_truncate:
+        reason = f"{impl.name} has no TRUNCATE"
+    elif not found:
+        reason = "nothing was seeded"
+    else:
+        reach = cascade_reach(conn, {t.name for t in found}, schema)
+        for name in sorted(reach):
+            cascade[name] = impl.row_count(conn, sa.table(name, schema=schema))
+        reflected = sa.MetaData()
+        untouched = [
+            impl.sequence_state(conn, sa.Table(name, reflected, autoload_with=conn, schema=schema))
+            for name in reach
+        ]
+        if any(t.present != t.total for t in found):
+            reason = "seeded tables also hold rows the seed did not insert"
+        elif any(cascade.values()):
+            reason = "the cascade reaches tables that hold rows"
+        elif any(t.sequence is not None and t.sequence.last_value is not None for t in found):
+            reason = "a sequence had been used before the seed (RESTART IDENTITY would reset it)"
+        elif any(s is not None and s.last_value is not None for s in untouched):
+            reason = "a sequence of a table the cascade reaches has been used"
+        else:
+            method = "truncate"
+            reason = "every row of the seeded tables is the seed's and the cascade reaches only empty tables"
+    if method == "delete":
+        cascade = {}
+    return UndoPlan(record.revision, record.id, method, reason, found, cascade)
+
+
+def execute(conn: Connection, impl: GenericImpl, undo_plan: UndoPlan, run: RunState) -> None:
+    """Carry out a plan inside the migration's transaction."""
+    changed = {t.name: t.changed for t in undo_plan.tables if t.changed}
+    if changed:
+        _check_changed(undo_plan.revision, changed, run)
+    impl.set_timeouts(conn, run.parameters.lock_timeout, run.parameters.statement_timeout)
+    tables = {t.name: t for t in undo_plan.tables}
+    revision = undo_plan.revision
+    if undo_plan.method == "truncate":
+        log.info(
+            "seed %s: TRUNCATE %s RESTART IDENTITY CASCADE (%s); removes %s",
+            revision, ", ".join(tables), undo_plan.reason, undo_plan.rows_removed,
+        )
+        impl.truncate(conn, [sa.table(name, schema=run.schema) for name in tables])
+    else:
+        log.info("seed %s: keyed delete (%s)", revision, undo_plan.reason)
+        for name in reversed(list(tables)):  # children were seeded after their parents
+            try:
+                deleted = impl.delete_recorded(conn, tables[name].table, undo_plan.ledger_id)
+            except sa.exc.IntegrityError as err:
+                raise UndoRefused(
+                    f"seed {revision}: cannot delete its rows from {name}: "
+                    f"{str(err.orig).splitlines()[0]}; rows the seed did not insert still "
+                    "reference them (remove or re-point those rows first)"
+                ) from err
+            log.info("seed %s: deleted %d rows from %s by ledger key", revision, deleted, name)
+            _restore_sequence(conn, impl, tables[name].table, tables[name].sequence, revision)
+    conn.execute(ledger_keys.delete().where(ledger_keys.c.ledger_id == undo_plan.ledger_id))
+
+
+def _restore_sequence(
+    conn: Connection,
+    impl: GenericImpl,
+    table: sa.Table,
+    state: SequenceState | None,
+    revision: str,
+) -> None:
+    key = single_integer_key(table)
+    if state is None or key is None:
+        return
+    highest = conn.scalar(sa.select(sa.func.max(key)))
+    floor = state.last_value if state.last_value is not None else state.start - 1
+    if highest is not None and highest > floor:
+        log.info(
+            "seed %s: sequence %s left as it is: rows with keys above %d remain",
+            revision, state.name, floor,
+        )
+        return
+    impl.restore_sequence(conn, state)
+    log.info("seed %s: sequence %s restored to its pre-seed value", revision, state.name)
+
+
+def _check_changed(revision: str, changed: dict[str, int], run: RunState) -> None:
+    summary = ", ".join(f"{name}: {count}" for name, count in changed.items())
+    protected = Environment.PRODUCTION in (run.stamp, run.environment)
+    if not protected:
+        log.warning("seed %s: deleting rows changed since they were seeded (%s)", revision, summary)
+        return
+    if run.parameters.allow_changed == run.database:
+        log.warning(
+            "seed %s: deleting rows changed since they were seeded (%s) under "
+            "-x allow_changed=%s",
+            revision, summary, run.database,
+        )
+        return
+    raise UndoRefused(
+        f"seed {revision}: rows it inserted were changed since ({summary}); a production "
+        "database never loses them silently: restore them, or pass "
+        f"-x allow_changed={run.database} to delete them anyway"
+    )

@@ -1,0 +1,136 @@
+"""Checks of a seed's rows against the table before anything is written.
+
+What the database would refuse anyway is caught here first, so the error names the
+revision, table, row index and column, and says what to fix, instead of surfacing
+as a driver error about a statement of a thousand rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from seeds.errors import SeedDataError
+
+
+def _has_default(column: sa.Column[Any]) -> bool:
+    return (
+        column.default is not None
+        or column.server_default is not None
+        or column.identity is not None
+        or (column.primary_key and column.autoincrement is True)
+        or (
+            column.primary_key
+            and column.autoincrement == "auto"
+            and isinstance(column.type, sa.Integer)
+            and len(column.table.primary_key.columns) == 1
+        )
+    )
+
+
+def validate_rows(
+    revision: str, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, offset: int = 0
+) -> list[str]:
+    """Check rows for ``table``; return the column names they set, in table order.
+
+    Raises:
+        SeedDataError: the first problem found, naming row and column.
+    """
+    if not rows:
+        return []
+    known = set(table.c.keys())
+    first = set(rows[0])
+    required = [c.name for c in table.c if not c.nullable and not _has_default(c)]
+    unique_sets = [
+        [c.name for c in constraint.columns]
+        for constraint in table.constraints
+        if isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint)
+    ]
+    seen: dict[tuple[str, ...], dict[tuple[Any, ...], int]] = {tuple(u): {} for u in unique_sets}
+    for index, row in enumerate(rows, start=offset):
+        names = set(row)
+        unknown = names - known
+        if unknown:
+            raise SeedDataError(
+                f"no such column(s) {sorted(unknown)}; the table at this revision has "
+                f"{sorted(known)} (fix the row, or the frozen table if the schema changed)",
+                revision=revision, table=table.name, column=sorted(unknown)[0], row_index=index,
+            )
+        if names != first:
+            raise SeedDataError(
+                f"sets columns {sorted(names)} but row {offset} sets {sorted(first)}; "
+                "give every row of one call the same columns",
+                revision=revision, table=table.name, row_index=index,
+            )
+        for name in required:
+            if row.get(name) is None:
+                raise SeedDataError(
+                    "is NOT NULL and has no default, but the row gives no value; set it",
+                    revision=revision, table=table.name, column=name, row_index=index,
+                )
+        for name, value in row.items():
+            column = table.c[name]
+            if value is None and not column.nullable:
+                raise SeedDataError(
+                    "is NOT NULL but the row sets it to None; give a value or leave it out "
+                    "to use the column default",
+                    revision=revision, table=table.name, column=name, row_index=index,
+                )
+            length = getattr(column.type, "length", None)
+            if isinstance(value, str) and length is not None and len(value) > length:
+                raise SeedDataError(
+                    f"value of {len(value)} characters exceeds the column's {length}; shorten it",
+                    revision=revision, table=table.name, column=name, row_index=index,
+                )
+        for columns, values in seen.items():
+            if all(row.get(c) is not None for c in columns):
+                key = tuple(row[c] for c in columns)
+                if key in values:
+                    raise SeedDataError(
+                        f"duplicates row {values[key]} on unique {list(columns)} = {list(key)}; "
+                        "make the values unique",
+                        revision=revision, table=table.name, column=columns[0], row_index=index,
+                    )
+                values[key] = index
+    return [c.name for c in table.c if c.name in first]
+
+
+_KEY_DETAIL = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\)")
+
+
+def explain_integrity_error(
+    revision: str,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    err: sa.exc.IntegrityError,
+    *,
+    offset: int = 0,
+) -> SeedDataError:
+    """Turn a database constraint error into one naming the row and the fix."""
+    diag = getattr(err.orig, "diag", None)
+    detail = getattr(diag, "message_detail", None) or ""
+    primary = getattr(diag, "message_primary", None) or str(err.orig).splitlines()[0]
+    column = getattr(diag, "column_name", None)
+    row_index = None
+    match = _KEY_DETAIL.search(detail)
+    if match:
+        cols = [c.strip().strip('"') for c in match["cols"].split(",")]
+        vals = [v.strip() for v in match["vals"].split(",")]
+        column = column or cols[0]
+        for index, row in enumerate(rows):
+            if [str(row.get(c)) for c in cols] == vals:
+                row_index = offset + index
+                break
+    hint = {
+        "23503": "seed the referenced row first, or fix the reference",
+        "23505": "the row already exists; use ctx.ensure(..., key=[...]) or change the value",
+        "23502": "give the column a value",
+        "23514": "fix the value so the CHECK constraint holds",
+    }.get(getattr(err.orig, "sqlstate", None) or "", "fix the row")
+    message = f"{primary}" + (f" ({detail})" if detail else "") + f"; {hint}"
+    return SeedDataError(
+        message, revision=revision, table=table.name, column=column, row_index=row_index
+    )

@@ -1,0 +1,85 @@
+"""Environment, URL and schema resolution rules (DESIGN.md, "The contract")."""
+
+from __future__ import annotations
+
+import pytest
+
+from seeds.database import normalise_url, resolve_target, validate_schema
+from seeds.environment import Environment, resolve_environment
+from seeds.errors import ConfigurationError, EnvironmentNotDeclared, UnknownEnvironment
+
+
+def test_x_env_wins_over_app_env() -> None:
+    env = resolve_environment({"env": "staging"}, {"APP_ENV": "production"}, local_devdb=False)
+    assert env is Environment.STAGING
+
+
+def test_app_env_used_without_x_env() -> None:
+    env = resolve_environment({}, {"APP_ENV": "Production"}, local_devdb=False)
+    assert env is Environment.PRODUCTION
+
+
+def test_local_devdb_defaults_to_development() -> None:
+    assert resolve_environment({}, {}, local_devdb=True) is Environment.DEVELOPMENT
+
+
+def test_named_database_without_environment_fails_closed() -> None:
+    with pytest.raises(EnvironmentNotDeclared, match="no environment is declared"):
+        resolve_environment({}, {}, local_devdb=False)
+
+
+@pytest.mark.parametrize(("x_args", "environ", "source"), [
+    ({"env": "prod"}, {}, "-x env"),
+    ({}, {"APP_ENV": "dev"}, "APP_ENV"),
+])
+def test_unknown_environment_lists_valid_names(x_args, environ, source) -> None:
+    with pytest.raises(UnknownEnvironment) as info:
+        resolve_environment(x_args, environ, local_devdb=True)
+    message = str(info.value)
+    assert source in message
+    for name in ("production", "staging", "development", "testing"):
+        assert name in message
+
+
+@pytest.mark.parametrize("raw", [
+    "postgres://u:p@db.example:5433/app",
+    "postgresql://u:p@db.example:5433/app",
+])
+def test_driverless_urls_mean_psycopg3(raw: str) -> None:
+    url = normalise_url(raw)
+    assert url.drivername == "postgresql+psycopg"
+    assert (url.host, url.port, url.database, url.password) == ("db.example", 5433, "app", "p")
+
+
+def test_explicit_driver_is_kept() -> None:
+    assert normalise_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_garbage_url_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="not a database URL"):
+        normalise_url("not a url")
+
+
+@pytest.mark.parametrize("name", ["tenant_1", 'we"ird; DROP TABLE users; --', "with space"])
+def test_odd_schema_names_are_accepted_as_identifiers(name: str) -> None:
+    assert validate_schema(name) == name
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("", "empty"),
+    ("a\x00b", "NUL"),
+    ("x" * 64, "63 bytes"),
+])
+def test_schema_names_postgres_refuses_are_refused(name: str, reason: str) -> None:
+    with pytest.raises(ConfigurationError, match=reason):
+        validate_schema(name)
+
+
+def test_x_schema_wins_over_schema_variable(tmp_path) -> None:
+    target = resolve_target(
+        {"schema": "from_x"},
+        {"SCHEMA": "from_env", "DATABASE_URL": "postgresql://h/db"},
+        tmp_path,
+    )
+    assert target.schema == "from_x"
+    assert not target.local_devdb
