@@ -61,7 +61,8 @@ def run_migrations(target_metadata: sa.MetaData | None = None) -> None:
             ``FAILED:`` line, no traceback), before anything is run or created.
     """
     config = context.config
-    if config.config_file_name and config.attributes.get("configure_logger", True):
+    configure_logging = config.attributes.get("configure_logger", True)
+    if config.config_file_name and configure_logging and config.file_config.has_section("loggers"):
         fileConfig(config.config_file_name, disable_existing_loggers=False)
     try:
         options = _resolve_options(config.config_file_name)

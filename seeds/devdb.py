@@ -29,6 +29,8 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 from sqlalchemy.engine import URL
 
+from seeds.errors import DevDBError
+
 logger = logging.getLogger(__name__)
 
 SUPERUSER = "postgres"  # database role created by initdb -U
@@ -37,10 +39,6 @@ FALLBACK_BASE = Path("/var/tmp")  # survives reboots, unlike /tmp on many system
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to start or stop
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 _DRIVER = "postgresql+psycopg"
-
-
-class DevDBError(Exception):
-    """The development database could not be installed, started, stopped or reached."""
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,8 @@ class UnknownEnvironment(ConfigurationError):
         )
 
 
-class DatabaseUnreachable(SeedError):
-    """The database URL points at no server that answers."""
-
-
 class DevDBError(SeedError):
-    """The project-local development database could not be set up or started."""
+    """The development database could not be installed, started, stopped or reached."""
 
 
 class EnvironmentBlocked(SeedError):

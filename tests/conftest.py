@@ -70,17 +70,25 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 
 
 class Migrator:
-    """Runs Alembic commands in-process against one database, as the CLI would."""
+    """Runs Alembic commands in-process against one database, as the CLI would.
 
-    def __init__(self, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    Args:
+        url: The database.
+        monkeypatch: Sets DATABASE_URL for the test.
+        root: The project folder holding alembic.ini (default: this repository).
+    """
+
+    def __init__(
+        self, url: str, monkeypatch: pytest.MonkeyPatch, root: Path = PROJECT_ROOT
+    ) -> None:
         self.url = url
-        self._monkeypatch = monkeypatch
+        self.root = root
         monkeypatch.setenv("DATABASE_URL", url)
         monkeypatch.delenv("APP_ENV", raising=False)
         monkeypatch.delenv("SCHEMA", raising=False)
 
     def config(self, **x_args: str) -> Config:
-        cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+        cfg = Config(str(self.root / "alembic.ini"))
         x = {"env": "testing", **x_args}
         cfg.cmd_opts = argparse.Namespace(x=[f"{k}={v}" for k, v in x.items()])
         # pytest owns logging; env.py must not reconfigure it on every run.
@@ -108,7 +116,7 @@ def migrator(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Migrator:
 
 
 def run_cli(
-    *args: str, env: Mapping[str, str | None] | None = None
+    *args: str, env: Mapping[str, str | None] | None = None, cwd: Path = PROJECT_ROOT
 ) -> subprocess.CompletedProcess[str]:
     """Run a console command (``alembic ...``, ``seeds ...``) as a user would."""
     full_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV"}}
@@ -120,5 +128,20 @@ def run_cli(
     modules = {"alembic": "alembic", "seeds": "seeds"}
     cmd = [sys.executable, "-m", modules[args[0]], *args[1:]]
     return subprocess.run(
-        cmd, cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True, timeout=300
+        cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
     )
+
+
+@pytest.fixture
+def statements(engine: sa.Engine) -> Iterator[list[str]]:
+    """Every SQL statement any engine runs during the test."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)

@@ -1,0 +1,163 @@
+"""Protected environments, the override, changed rows, the deploy lock (DESIGN.md)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.util import CommandError
+
+from seeds import ledger
+from tests.conftest import run_cli
+from tests.seedproject import SCHEMA_USERS, SeedProject, rows, seed_users, version
+
+
+@pytest.fixture
+def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> SeedProject:
+    p = SeedProject(tmp_path / "proj", database_url, monkeypatch)
+    p.revision("s1", SCHEMA_USERS)
+    p.revision("s2", seed_users('["production", "development"]'))
+    p.revision("s3", seed_users('["development"]', count=2).replace("user{n}", "dev{n}"))
+    return p
+
+
+def _database(engine: sa.Engine) -> str:
+    return engine.url.database
+
+
+def _events(engine: sa.Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [(r.kind, r.detail) for r in conn.execute(sa.select(ledger.events).order_by(ledger.events.c.id))]
+
+
+def test_first_seed_stamps_the_database(project: SeedProject, engine: sa.Engine) -> None:
+    project.upgrade("s2", env="production")
+    with engine.connect() as conn:
+        assert ledger.read_stamp(conn) == "production"
+
+
+def test_development_run_against_production_is_refused(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    project.upgrade("s2", env="production")
+    with pytest.raises(CommandError) as info:
+        project.upgrade("head", env="development")
+    message = str(info.value)
+    assert "marked production" in message and f"-x allow_unsafe={_database(engine)}" in message
+    assert version(engine) == "s2"
+    assert [r[1] for r in rows(engine, "users")] == ["user0", "user1", "user2"]
+
+
+def test_override_must_name_this_database(project: SeedProject, engine: sa.Engine) -> None:
+    project.upgrade("s2", env="production")
+    with pytest.raises(CommandError, match="names another database"):
+        project.upgrade("head", env="development", allow_unsafe="some_other_db")
+    assert version(engine) == "s2"
+
+
+def test_override_runs_and_is_recorded(project: SeedProject, engine: sa.Engine) -> None:
+    project.upgrade("s2", env="production")
+    project.upgrade("head", env="development", allow_unsafe=_database(engine))
+    assert version(engine) == "s3"
+    assert ("override", "ran development against production") in _events(engine)
+    with engine.connect() as conn:
+        assert ledger.latest(conn, "s3").override == _database(engine)
+
+
+def test_any_downgrade_of_production_is_refused_without_override(
+    project: SeedProject, engine: sa.Engine, statements: list[str]
+) -> None:
+    project.upgrade("s2", env="production")
+    statements.clear()
+    with pytest.raises(CommandError) as info:
+        project.downgrade("s1", env="production")
+    assert "refusing to downgrade" in str(info.value)
+    assert not any(s.startswith(("DELETE", "TRUNCATE")) for s in statements)
+    assert version(engine) == "s2"
+    project.downgrade("s1", env="production", allow_unsafe=_database(engine))
+    assert version(engine) == "s1"
+    assert rows(engine, "users") == []
+    assert any(kind == "override" and "downgrade" in detail for kind, detail in _events(engine))
+
+
+def test_changed_rows_are_never_deleted_silently_in_production(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    project.upgrade("s2", env="production")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET email = 'changed@x.io' WHERE username = 'user1'"))
+    db = _database(engine)
+    with pytest.raises(CommandError) as info:
+        project.downgrade("s1", env="production", allow_unsafe=db)
+    assert "changed since (users: 1)" in str(info.value)
+    assert f"-x allow_changed={db}" in str(info.value)
+    assert len(rows(engine, "users")) == 3
+    project.downgrade("s1", env="production", allow_unsafe=db, allow_changed=db)
+    assert rows(engine, "users") == []
+
+
+def test_changed_rows_outside_production_are_deleted_with_a_warning(
+    project: SeedProject, engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    project.upgrade("s2", env="development")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET email = 'changed@x.io' WHERE username = 'user1'"))
+    project.downgrade("s1", env="development")
+    assert rows(engine, "users") == []
+    assert "changed since they were seeded (users: 1)" in caplog.text
+
+
+def test_deploy_lock_is_skipped_at_head(
+    project: SeedProject, engine: sa.Engine, statements: list[str]
+) -> None:
+    project.upgrade("head", env="development")
+    statements.clear()
+    project.upgrade("head", env="development")
+    assert not any("advisory" in s for s in statements)
+    project.downgrade("s2", env="development")
+    statements.clear()
+    project.upgrade("head", env="development")
+    assert any("pg_try_advisory_lock" in s for s in statements)
+
+
+def test_concurrent_upgrades_seed_exactly_once(project: SeedProject, engine: sa.Engine) -> None:
+    env = {**os.environ, "DATABASE_URL": project.url, "APP_ENV": "development"}
+    cmd = [sys.executable, "-m", "alembic", "upgrade", "head"]
+    runs = [
+        subprocess.Popen(cmd, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert len(rows(engine, "users")) == 5
+    with engine.connect() as conn:
+        applied = [r.revision for r in ledger.history(conn) if r.status == "applied"]
+    assert applied == ["s2", "s3"]
+
+
+def test_offline_sql_renders_seeds_the_same_every_time(project: SeedProject) -> None:
+    body = seed_users('["production"]').split("    names = ")[0] + "\n\ndowngrade = upgrade.downgrade\n"
+    (project.root / "migrations" / "versions" / "s2.py").write_text(
+        (project.root / "migrations" / "versions" / "s2.py").read_text().split("_meta =")[0]
+        + "_meta =" + body.split("_meta =", 1)[1]
+    )
+    (project.root / "migrations" / "versions" / "s3.py").unlink()
+    env = {"DATABASE_URL": "postgresql://nowhere.invalid/db", "APP_ENV": "production"}
+    first = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
+    second = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert "INSERT INTO users (username, email) VALUES ('user0'" in first.stdout
+    assert "INSERT INTO seed_ledger_keys" in first.stdout
+
+
+def test_offline_sql_stops_clearly_for_a_seed_that_reads(project: SeedProject) -> None:
+    env = {"DATABASE_URL": "postgresql://nowhere.invalid/db", "APP_ENV": "development"}
+    result = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "FAILED: seed s2 needs to read the database, which --sql cannot do" in result.stdout
