@@ -24,13 +24,19 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateSchema
 
 from seeds import ledger, protection
-from seeds.database import Target, describe_connect_error, find_project_root, resolve_target
+from seeds.database import (
+    Target,
+    describe_connect_error,
+    find_project_root,
+    resolve_target,
+    search_path_statement,
+)
 from seeds.determinism import derive_seed
 from seeds.dialects import GenericImpl, impl_for
 from seeds.environment import Environment, resolve_environment
 from seeds.errors import SeedError
 from seeds.parameters import Parameters
-from seeds.runstate import ATTRIBUTE, RunState
+from seeds.runstate import ATTRIBUTE, DRY_RUN, RunState
 from seeds.settings import load_settings
 
 if TYPE_CHECKING:
@@ -104,17 +110,8 @@ def _run_state(options: RunOptions, database: str, **kw: object) -> RunState:
     )
 
 
-def _search_path(dialect: sa.Dialect, schema: str) -> str:
-    # search_path is a list of identifiers; the preparer quotes the schema so any
-    # name is data. public stays on the path because PostGIS lives there.
-    return f"{dialect.identifier_preparer.quote_identifier(schema)}, public"
-
-
 def _schema_statements(dialect: sa.Dialect, schema: str) -> list[sa.Executable]:
-    return [
-        CreateSchema(schema, if_not_exists=True),
-        sa.select(sa.func.set_config("search_path", _search_path(dialect, schema), False)),
-    ]
+    return [CreateSchema(schema, if_not_exists=True), search_path_statement(dialect, schema)]
 
 
 def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> None:
@@ -132,20 +129,44 @@ def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Non
         database = impl.database_name(connection)
         stamp = ledger.read_stamp(connection)
         override = protection.resolve_override(options.parameters.allow_unsafe, database)
-        state = _run_state(options, database, override=override, stamp=stamp)
+        dry_run = bool(context.config.attributes.get(DRY_RUN))
+        state = _run_state(options, database, override=override, stamp=stamp, dry_run=dry_run)
         if protection.check_environment(options.environment, stamp, database, override):
             _record_override(connection, state, f"ran {options.environment} against production")
         connection.commit()
-        _configure(options, target_metadata, connection=connection)
+        _configure(options, target_metadata, connection=connection, dry_run=dry_run)
         context.config.attributes[ATTRIBUTE] = state
         migration_context = context.get_context()
-        _guard_downgrades(migration_context, connection, state)
-        with _deploy_lock(migration_context, connection, impl, options):
-            with context.begin_transaction():
+        _guard_downgrades(migration_context, connection, state, record=not dry_run)
+        if dry_run:
+            # One outer transaction, always rolled back. Alembic sees it and leaves
+            # committing to its owner, so nothing of the run stays: schema, rows
+            # and ledger alike. No deploy lock: nothing is going to change.
+            outer = connection.begin()
+            try:
                 context.run_migrations()
+            finally:
+                outer.rollback()
+                _give_back_sequences(connection, impl, state)
+            return
+        with (
+            _deploy_lock(migration_context, connection, impl, options),
+            context.begin_transaction(),
+        ):
+            context.run_migrations()
     finally:
         connection.close()
         engine.dispose()
+
+
+def _give_back_sequences(connection: Connection, impl: GenericImpl, state: RunState) -> None:
+    # Sequences are not transactional: the rolled-back inserts of a dry run still
+    # used up keys. Put each sequence back unless someone else drew from it since,
+    # newest seed first so each finds the sequence where it left it.
+    for outcome in reversed(state.outcomes):
+        for before, used_to in getattr(outcome, "sequences", []):
+            impl.rewind_sequence(connection, before, used_to)
+    connection.commit()
 
 
 def _record_override(connection: Connection, state: RunState, detail: str) -> None:
@@ -157,7 +178,9 @@ def _record_override(connection: Connection, state: RunState, detail: str) -> No
     connection.commit()
 
 
-def _guard_downgrades(migration_context: Any, connection: Connection, state: RunState) -> None:
+def _guard_downgrades(
+    migration_context: Any, connection: Connection, state: RunState, *, record: bool
+) -> None:
     """Refuse downgrades of a production database before the first step runs.
 
     Alembic computes the steps inside run_migrations, after reading the current
@@ -172,7 +195,8 @@ def _guard_downgrades(migration_context: Any, connection: Connection, state: Run
     def guarded(heads: Any, ctx: Any) -> Any:
         steps = list(steps_for(heads, ctx))
         downgrades = [str(step.short_log) for step in steps if not step.is_upgrade]
-        if protection.check_downgrade(downgrades, state.stamp, state.database, state.override):
+        used = protection.check_downgrade(downgrades, state.stamp, state.database, state.override)
+        if used and record:
             _record_override(connection, state, "downgrade: " + "; ".join(downgrades))
         return steps
 
@@ -209,9 +233,7 @@ def _run_offline(options: RunOptions, target_metadata: sa.MetaData | None) -> No
     _configure(options, target_metadata, url=options.target.url)
     # Offline there is no database to read: protection is checked when the SQL runs
     # online, and the override cannot name a database it cannot see.
-    context.config.attributes[ATTRIBUTE] = _run_state(
-        options, options.target.url.database or ""
-    )
+    context.config.attributes[ATTRIBUTE] = _run_state(options, options.target.url.database or "")
     with context.begin_transaction():
         if options.target.schema:
             dialect = context.get_context().dialect
@@ -226,6 +248,7 @@ def _configure(
     *,
     connection: Connection | None = None,
     url: sa.URL | None = None,
+    dry_run: bool = False,
 ) -> None:
     context.configure(
         connection=connection,
@@ -234,7 +257,7 @@ def _configure(
         version_table_schema=options.target.schema,
         # One transaction per revision: a failing revision rolls back itself and
         # its alembic_version bump, and the revisions before it stay applied.
-        transaction_per_migration=True,
+        transaction_per_migration=not dry_run,
         literal_binds=options.offline,
         dialect_opts={"paramstyle": "named"} if options.offline else None,
         compare_type=True,

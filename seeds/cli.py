@@ -1,7 +1,8 @@
 """The ``seeds`` command. Human output is printed here and nowhere else.
 
-Exit codes: 0 success, 1 a check failed or the command could not do its work,
-2 bad usage (click's own code).
+Exit codes: 0 success; 1 the command could not do its work (a clear one-line
+error) or ``verify`` found problems; 2 bad usage (click's own code); 3 ``status``
+found an applied seed whose source changed since it ran (drift).
 """
 
 from __future__ import annotations
@@ -10,20 +11,29 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
+from typing import Any
 
 import click
-import sqlalchemy as sa
+from alembic import command
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.pool import NullPool
 
-from seeds.database import Target, describe_connect_error, find_project_root, resolve_target
+from seeds import verification
+from seeds.authoring import new_seed_revision
+from seeds.database import connect
+from seeds.environment import Environment
 from seeds.errors import SeedError
 from seeds.inspection import table_row_counts
+from seeds.project import alembic_config, parse_x_pairs, project_root, target_for
+from seeds.runstate import ATTRIBUTE, DRY_RUN, RunState, SeedOutcome
+from seeds.settings import load_settings
+from seeds.status import SeedStatus, collect
+from seeds.undo import UndoPlan
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
 class _SeedErrorsAsMessages(click.Group):
@@ -32,7 +42,7 @@ class _SeedErrorsAsMessages(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except SeedError as err:
+        except (SeedError, CommandError) as err:
             err_console.print(f"[red]error:[/red] {err}", highlight=False)
             sys.exit(1)
 
@@ -45,13 +55,14 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)-5.5s [%(name)s] %(message)s")
 
 
-def _project_root() -> Path:
-    return find_project_root()
-
-
-def _target(schema: str | None) -> Target:
-    x_args = {"schema": schema} if schema else {}
-    return resolve_target(x_args, os.environ, _project_root())
+_X_OPTION = click.option(
+    "-x",
+    "x_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Like alembic -x: env=, schema=, seed=, now=, allow_unsafe=, counts.",
+)
+_JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
 @main.group()
@@ -64,7 +75,7 @@ def devdb_start() -> None:
     """Start it (installing PostgreSQL/PostGIS if missing); print its URL."""
     from seeds.devdb import DevDB
 
-    click.echo(DevDB(_project_root()).start())
+    click.echo(DevDB(project_root()).start())
 
 
 @devdb.command("stop")
@@ -72,7 +83,7 @@ def devdb_stop() -> None:
     """Stop it, if it runs."""
     from seeds.devdb import DevDB
 
-    stopped = DevDB(_project_root()).stop()
+    stopped = DevDB(project_root()).stop()
     click.echo("stopped" if stopped else "not running")
 
 
@@ -82,7 +93,7 @@ def devdb_status(as_json: bool) -> None:
     """Say whether it runs, where, and on which port. Exit 1 when it is not running."""
     from seeds.devdb import DevDB
 
-    status = DevDB(_project_root()).status()
+    status = DevDB(project_root()).status()
     fields = {
         "running": status.running,
         "pid": status.pid,
@@ -103,7 +114,7 @@ def devdb_url() -> None:
     """Print its SQLAlchemy URL (for DATABASE_URL)."""
     from seeds.devdb import DevDB
 
-    click.echo(DevDB(_project_root()).url())
+    click.echo(DevDB(project_root()).url())
 
 
 @main.command()
@@ -111,15 +122,9 @@ def devdb_url() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def summary(schema: str | None, as_json: bool) -> None:
     """Rows per table and the Alembic revision of the database."""
-    target = _target(schema)
-    engine = sa.create_engine(target.url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            revision, counts = table_row_counts(conn, target.schema)
-    except sa.exc.OperationalError as err:
-        raise SeedError(describe_connect_error(target, err)) from err
-    finally:
-        engine.dispose()
+    target = target_for(schema)
+    with connect(target) as conn:
+        revision, counts = table_row_counts(conn, target.schema)
     if as_json:
         click.echo(json.dumps({"database": target.display, "revision": revision, "tables": counts}))
         return
@@ -129,3 +134,163 @@ def summary(schema: str | None, as_json: bool) -> None:
     for name, count in counts.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+
+
+@main.command()
+@click.option("--schema", envvar="SCHEMA", default=None, help="PostgreSQL schema.")
+@_JSON_OPTION
+def status(schema: str | None, as_json: bool) -> None:
+    """Every seed revision: applied/skipped/pending, environment, rows, when, drift."""
+    target = target_for(schema)
+    script = ScriptDirectory.from_config(alembic_config({}))
+    with connect(target) as conn:
+        statuses = collect(conn, script, target.schema)
+    drifted = [s.revision for s in statuses if s.drift]
+    if as_json:
+        click.echo(json.dumps([s.as_json() for s in statuses], indent=2))
+    else:
+        render_status(statuses)
+    sys.exit(3 if drifted else 0)
+
+
+def render_status(statuses: list[SeedStatus]) -> None:
+    """Print the status table, then one line per drifted seed."""
+    table = Table(title="seed revisions")
+    for name in ("revision", "runs in", "state", "env", "rows", "applied", "ms"):
+        table.add_column(name, justify="right" if name == "ms" else "left")
+    for s in statuses:
+        rows = "\n".join(f"{t} {n:,}" for t, n in s.row_counts.items())
+        state = s.state + (" [red](drift)[/red]" if s.drift else "")
+        table.add_row(
+            s.revision,
+            "all" if len(s.environments) == len(Environment) else ",".join(s.environments),
+            state,
+            s.environment or "",
+            rows,
+            s.applied_at.strftime("%Y-%m-%d %H:%M") if s.applied_at else "",
+            "" if s.duration_ms is None else str(s.duration_ms),
+        )
+    console.print(table)
+    for s in statuses:
+        if s.drift:
+            err_console.print(
+                f"[red]drift:[/red] seed {s.revision} was edited after it was applied"
+            )
+
+
+@main.command()
+@click.argument("target", default="head")
+@click.option("--downgrade", "down", is_flag=True, help="Plan a downgrade to TARGET.")
+@_X_OPTION
+@_JSON_OPTION
+def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> None:
+    """What upgrading (or --downgrade) to TARGET would insert or remove, per table.
+
+    The migration runs for real inside a transaction that is always rolled back, so
+    the plan is exact (TRUNCATE cascade reach included) and nothing changes.
+    """
+    config = alembic_config(parse_x_pairs(x_pairs))
+    config.attributes[DRY_RUN] = True
+    config.attributes["configure_logger"] = False
+    (command.downgrade if down else command.upgrade)(config, target)
+    state = config.attributes.get(ATTRIBUTE)
+    outcomes = state.outcomes if isinstance(state, RunState) else []
+    if as_json:
+        click.echo(json.dumps([_outcome_json(o) for o in outcomes], indent=2))
+        return
+    if not outcomes:
+        click.echo("no seed revision would run")
+        return
+    title = f"plan: {'downgrade' if down else 'upgrade'} to {target} (nothing was changed)"
+    table = Table(title=title)
+    for name in ("revision", "action", "table", "rows"):
+        table.add_column(name, justify="right" if name == "rows" else "left")
+    notes = []
+    for outcome in outcomes:
+        data = _outcome_json(outcome)
+        counts = data.get("rows") or {"": 0}
+        for index, (name, count) in enumerate(counts.items()):
+            first = index == 0
+            reached = " (cascade)" if name in data.get("cascade", {}) else ""
+            table.add_row(
+                data["revision"] if first else "",
+                data["action"] if first else "",
+                name + reached,
+                f"{count:,}" if name else "",
+            )
+        if data.get("reason"):
+            notes.append(f"{data['revision']}: {data['action']} because {data['reason']}")
+    console.print(table)
+    for note in notes:
+        console.print(note, highlight=False)
+
+
+def _outcome_json(outcome: object) -> dict[str, Any]:
+    if isinstance(outcome, SeedOutcome):
+        action = "insert" if outcome.status == "applied" else "skip (other environment)"
+        return {"revision": outcome.revision, "action": action, "rows": dict(outcome.row_counts)}
+    if isinstance(outcome, UndoPlan):
+        return {
+            "revision": outcome.revision,
+            "action": "TRUNCATE CASCADE" if outcome.method == "truncate" else "keyed delete",
+            "reason": outcome.reason,
+            "method": outcome.method,
+            "rows": outcome.rows_removed,
+            "cascade": outcome.cascade,
+            "changed": {t.name: t.changed for t in outcome.tables if t.changed},
+        }
+    raise TypeError(outcome)
+
+
+@main.command()
+@click.argument("message")
+@click.option(
+    "--env", "environments", required=True, help="Comma-separated, e.g. development,testing."
+)
+@click.option("--tables", required=True, help="Comma-separated tables the seed writes.")
+@click.option(
+    "--schema", envvar="SCHEMA", default=None, help="PostgreSQL schema to read tables from."
+)
+def new(message: str, environments: str, tables: str, schema: str | None) -> None:
+    """Write a seed revision after head, with its tables frozen as they are now."""
+    target = target_for(schema)
+    with connect(target) as conn:
+        path = new_seed_revision(
+            alembic_config({}),
+            conn,
+            schema=target.schema,
+            message=message,
+            environments=[e.strip() for e in environments.split(",") if e.strip()],
+            tables=[t.strip() for t in tables.split(",") if t.strip()],
+        )
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--schema", envvar="SCHEMA", default=None, help="PostgreSQL schema.")
+@click.option("--env", "environment", default=None, help="Environment whose settings apply.")
+@_JSON_OPTION
+def verify(schema: str | None, environment: str | None, as_json: bool) -> None:
+    """Run the verification rules (Seedchain's and the application's). Exit 1 on failure."""
+    target = target_for(schema)
+    root = project_root()
+    env = Environment.parse(environment or os.environ.get("APP_ENV") or "development", "--env")
+    modules = load_settings(root, env).get("verify", [])
+    verification.load_rule_modules(modules)
+    script = ScriptDirectory.from_config(alembic_config({}))
+    rules = verification.engine_rules(script, target.schema) + verification.registered_rules()
+    with connect(target) as conn:
+        results = verification.run_rules(conn, rules)
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        click.echo(
+            json.dumps([{"rule": r.name, "problems": r.problems} for r in results], indent=2)
+        )
+    else:
+        for result in results:
+            mark = "[green]ok[/green]  " if result.passed else "[red]FAIL[/red]"
+            console.print(f"{mark} {result.name}", highlight=False)
+            for problem in result.problems:
+                console.print(f"      {problem}", highlight=False)
+        console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed", highlight=False)
+    sys.exit(1 if failed else 0)

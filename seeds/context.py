@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from seeds.determinism import Streams
 from seeds.dialects.base import rows_per_statement, single_integer_key
 from seeds.errors import SeedDataError
-from seeds.validation import explain_integrity_error, validate_rows
+from seeds.validation import validate_rows
 
 if TYPE_CHECKING:
     from faker import Faker
@@ -117,7 +117,8 @@ class SeedContext:
             raise SeedDataError(
                 f"setting {name}={raw!r} is not a whole number; fix -x {name}= or "
                 f"[tool.seeds.{self.environment}] in pyproject.toml",
-                revision=self.revision, table="-",
+                revision=self.revision,
+                table="-",
             ) from None
 
     # -- determinism ----------------------------------------------------------
@@ -156,7 +157,8 @@ class SeedContext:
         if missing:
             raise SeedDataError(
                 f"ensure() key {missing} is not a column; use the natural key's columns",
-                revision=self.revision, table=t.name,
+                revision=self.revision,
+                table=t.name,
             )
         return self._write(t, list(rows), conflict_on=list(key))
 
@@ -185,7 +187,8 @@ class SeedContext:
             raise SeedDataError(
                 "bulk() needs the table's single integer key among the columns; "
                 "take keys with ctx.reserve_keys()",
-                revision=self.revision, table=t.name,
+                revision=self.revision,
+                table=t.name,
             )
         load = self._load(t)
         load.bulk = True
@@ -201,7 +204,7 @@ class SeedContext:
         try:
             count = self._impl.bulk_write(conn, t, columns, tracked())
         except sa.exc.IntegrityError as err:
-            raise explain_integrity_error(self.revision, t, [], err) from err
+            raise self._impl.explain_integrity_error(self._sink, self.revision, t, [], err) from err
         except Exception as err:
             if getattr(err, "sqlstate", None) is None:
                 raise
@@ -223,7 +226,8 @@ class SeedContext:
             raise SeedDataError(
                 f"is not declared by this seed revision (it declares {sorted(self.tables)}); "
                 "add it to tables=[...]",
-                revision=self.revision, table=name,
+                revision=self.revision,
+                table=name,
             ) from None
 
     def _load(self, table: sa.Table) -> TableLoad:
@@ -247,7 +251,8 @@ class SeedContext:
             raise SeedDataError(
                 f"sets columns {hashed}, but earlier rows of this seed set {load.hashed}; "
                 "give every row written to one table the same columns (None where empty)",
-                revision=self.revision, table=table.name,
+                revision=self.revision,
+                table=table.name,
             )
         load.hashed = hashed
         inserted: int | None = 0
@@ -266,15 +271,18 @@ class SeedContext:
                     ledger_ref=self._ledger_ref,
                 )
             except sa.exc.IntegrityError as err:
-                raise explain_integrity_error(
-                    self.revision, table, batch, err, offset=start
+                raise self._impl.explain_integrity_error(
+                    self._sink, self.revision, table, batch, err, offset=start
                 ) from err
             inserted = None if count is None or inserted is None else inserted + count
         if inserted is not None:
             load.rows += inserted
             skipped = len(rows) - inserted
             log.info(
-                "seed %s: %d rows into %s%s", self.revision, inserted, table.name,
+                "seed %s: %d rows into %s%s",
+                self.revision,
+                inserted,
+                table.name,
                 f" ({skipped} already there)" if skipped else "",
             )
         return inserted

@@ -7,16 +7,22 @@ used and started on demand.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
 
 from seeds.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +115,38 @@ def resolve_target(
     return Target(make_url(url), schema, local_devdb=True)
 
 
+def search_path_statement(dialect: sa.Dialect, schema: str) -> sa.Select[Any]:
+    """``set_config('search_path', ...)`` putting ``schema`` first, then public.
+
+    search_path is a list of identifiers; the preparer quotes the schema so any name
+    is data. public stays on the path because PostGIS lives there.
+    """
+    path = f"{dialect.identifier_preparer.quote_identifier(schema)}, public"
+    return sa.select(sa.func.set_config("search_path", path, False))
+
+
+@contextlib.contextmanager
+def connect(target: Target) -> Iterator[Connection]:
+    """A connection to the target with its schema on the search path.
+
+    Raises:
+        ConfigurationError: the database cannot be reached (one line, what to check).
+    """
+    engine = sa.create_engine(target.url, poolclass=NullPool)
+    try:
+        try:
+            conn = engine.connect()
+        except sa.exc.OperationalError as err:
+            raise ConfigurationError(describe_connect_error(target, err)) from err
+        with conn:
+            if target.schema:
+                conn.execute(search_path_statement(conn.dialect, target.schema))
+                conn.commit()
+            yield conn
+    finally:
+        engine.dispose()
+
+
 def find_project_root(start: Path | None = None) -> Path:
     """The nearest folder at or above ``start`` (default: cwd) holding alembic.ini."""
     here = (start or Path.cwd()).resolve()
@@ -131,6 +169,4 @@ def describe_connect_error(target: Target, err: sa.exc.OperationalError) -> str:
         if target.local_devdb
         else "check that the server is running and DATABASE_URL is right"
     )
-    return (
-        f"cannot connect to database {url.database!r} at {where}: {first}; {hint}"
-    )
+    return f"cannot connect to database {url.database!r} at {where}: {first}; {hint}"

@@ -342,7 +342,8 @@ class DevDB:
     def start(self) -> str:
         """Start the cluster, installing packages and initialising it first if needed.
 
-        Idempotent: if the server already runs, this only returns the URL.
+        Idempotent: if the server already runs, this only makes sure the application
+        database exists (someone may have dropped it) and returns the URL.
 
         Returns:
             The SQLAlchemy URL of the application database.
@@ -352,6 +353,7 @@ class DevDB:
                 ends with the last lines of server.log).
         """
         if self._running_pid() is not None:
+            self._ensure_app_database()
             return self.url()
         self.ensure_packages()
         with self._lock():

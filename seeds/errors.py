@@ -27,8 +27,7 @@ class UnknownEnvironment(ConfigurationError):
         self.source = source
         self.valid = valid
         super().__init__(
-            f"unknown environment {name!r} (from {source}); "
-            f"use one of: {', '.join(valid)}"
+            f"unknown environment {name!r} (from {source}); use one of: {', '.join(valid)}"
         )
 
 

@@ -23,8 +23,16 @@ DEFAULT_STATEMENT_TIMEOUT = "15min"
 
 # Arguments env.py and the engine read themselves; everything else is for seed sets.
 _KNOWN = {
-    "env", "schema", "seed", "now", "locale", "allow_unsafe", "allow_changed",
-    "lock_timeout", "statement_timeout", "lock_wait",
+    "env",
+    "schema",
+    "seed",
+    "now",
+    "locale",
+    "allow_unsafe",
+    "allow_changed",
+    "lock_timeout",
+    "statement_timeout",
+    "lock_wait",
 }
 # PostgreSQL duration syntax: a number and an optional unit.
 _DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")

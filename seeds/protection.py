@@ -51,7 +51,8 @@ def check_environment(
         )
     log.warning(
         "OVERRIDE: running %s against production database %r (-x allow_unsafe)",
-        environment, database,
+        environment,
+        database,
     )
     return True
 
@@ -75,6 +76,7 @@ def check_downgrade(
         )
     log.warning(
         "OVERRIDE: downgrading production database %r (%s) (-x allow_unsafe)",
-        database, ", ".join(steps),
+        database,
+        ", ".join(steps),
     )
     return True

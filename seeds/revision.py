@@ -36,7 +36,7 @@ from seeds.context import SeedContext
 from seeds.dialects import Sink, impl_for
 from seeds.environment import Environment
 from seeds.errors import ConfigurationError, OfflineUnsupported
-from seeds.runstate import RunState, current_run
+from seeds.runstate import RunState, SeedOutcome, current_run
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class SeedRevision:
         if not isinstance(value, str):
             raise ConfigurationError(
                 f"{self.function.__module__}: a seed revision module needs a "
-                "`revision = \"...\"` string above the @seed function"
+                '`revision = "..."` string above the @seed function'
             )
         return value
 
@@ -93,6 +93,7 @@ class SeedRevision:
         revision = self.revision
         sink = Sink(None if run.offline else op.get_bind(), op.execute, revision)
         impl = impl_for(context.get_context().dialect.name)
+        impl.enforce_foreign_keys(sink)  # first: SQLite can switch it on only here
         for statement in ledger.create_statements():
             sink.execute(statement)
         _stamp_if_new(sink, run)
@@ -100,9 +101,12 @@ class SeedRevision:
         status = ledger.Status.APPLIED if applies else ledger.Status.SKIPPED
         ledger_id, ledger_ref = _open_ledger_row(sink, run, revision, status, self.source_file)
         if not applies:
+            run.outcomes.append(SeedOutcome(revision, status.value, {}))
             log.info(
                 "seed %s: skipped in %s (it runs in %s)",
-                revision, run.environment, ", ".join(sorted(self.environments)),
+                revision,
+                run.environment,
+                ", ".join(sorted(self.environments)),
             )
             return
         impl.prepare(sink)
@@ -130,8 +134,18 @@ class SeedRevision:
                 undo={"tables": [load.undo_record() for load in ctx.loads.values()]},
             )
         )
-        total = sum(load.rows for load in ctx.loads.values())
-        log.info("seed %s: applied in %s, %d rows, %d ms", revision, run.environment, total, duration_ms)
+        counts = {name: load.rows for name, load in ctx.loads.items()}
+        sequences = []
+        if run.dry_run:
+            for load in ctx.loads.values():
+                if load.sequence is not None:
+                    after = impl.sequence_state(sink.connection, load.table)
+                    sequences.append((load.sequence, after.last_value if after else None))
+        run.outcomes.append(SeedOutcome(revision, status.value, counts, sequences))
+        total = sum(counts.values())
+        log.info(
+            "seed %s: applied in %s, %d rows, %d ms", revision, run.environment, total, duration_ms
+        )
 
 
 class _Downgrade:
@@ -152,6 +166,7 @@ class _Downgrade:
             )
         conn = op.get_bind()
         impl = impl_for(conn.dialect.name)
+        impl.enforce_foreign_keys(Sink(conn, op.execute, revision))
         record = ledger.latest(conn, revision)
         if record is None:
             log.warning("seed %s: no ledger record, nothing to undo", revision)
@@ -161,6 +176,7 @@ class _Downgrade:
             log.info("seed %s: was skipped in %s, nothing to undo", revision, record.environment)
             return
         plan = undo.plan(conn, impl, record, self._seed.tables, schema=run.schema)
+        run.outcomes.append(plan)
         undo.execute(conn, impl, plan, run)
         ledger.mark_undone(conn, record.id, revision)
 
@@ -216,7 +232,7 @@ def _stamp_if_new(sink: Sink, run: RunState) -> None:
 def _open_ledger_row(
     sink: Sink, run: RunState, revision: str, status: ledger.Status, source_file: str
 ) -> tuple[int | None, sa.ColumnElement[Any]]:
-    values = {
+    values: dict[str, Any] = {
         "revision": revision,
         "environment": run.environment.value,
         "status": status.value,

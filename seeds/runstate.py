@@ -16,6 +16,8 @@ from seeds.errors import ConfigurationError
 from seeds.parameters import Parameters
 
 ATTRIBUTE = "seedchain.run"
+# Set to True in config.attributes by `seeds plan`: run everything, then roll back.
+DRY_RUN = "seedchain.dry_run"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class RunState:
         offline: True under ``--sql``.
         override: The database name when ``allow_unsafe`` was given and matched.
         stamp: The environment the database was first seeded under, if any.
+        dry_run: True under `seeds plan`: everything is rolled back at the end.
+        outcomes: What each seed revision did in this run, in order (SeedOutcome
+            for upgrades, UndoPlan for downgrades); `seeds plan` reports them.
         settings: ``[tool.seeds.<environment>]`` from pyproject.toml.
     """
 
@@ -41,6 +46,20 @@ class RunState:
     override: str | None = None
     stamp: Environment | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    outcomes: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SeedOutcome:
+    """What one seed revision's upgrade did."""
+
+    revision: str
+    status: str  # "applied" or "skipped"
+    row_counts: Mapping[str, int]
+    # Sequences the seed drew keys from: (state before, last value after). A dry
+    # run's rollback does not give sequence values back; these let it do so.
+    sequences: list[tuple[Any, int | None]] = field(default_factory=list)
 
 
 def current_run() -> RunState:

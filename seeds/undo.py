@@ -73,7 +73,9 @@ class UndoPlan:
     @property
     def rows_removed(self) -> dict[str, int]:
         """Rows removed per table (the cascade's reach included for TRUNCATE)."""
-        removed = {t.name: (t.total if self.method == "truncate" else t.present) for t in self.tables}
+        removed = {
+            t.name: (t.total if self.method == "truncate" else t.present) for t in self.tables
+        }
         removed.update(self.cascade)
         return removed
 
@@ -122,9 +124,9 @@ def plan(
                 seeded=int(record.row_counts.get(table.name, 0)),
                 present=impl.count_recorded(conn, table, record.id),
                 total=impl.row_count(conn, table),
-                changed=0 if entry.get("bulk") else impl.changed_rows(
-                    conn, table, record.id, entry["hashed"]
-                ),
+                changed=0
+                if entry.get("bulk")
+                else impl.changed_rows(conn, table, record.id, entry["hashed"]),
                 sequence=None if sequence is None else SequenceState(**sequence),
             )
         )
@@ -153,7 +155,10 @@ def plan(
             reason = "a sequence of a table the cascade reaches has been used"
         else:
             method = "truncate"
-            reason = "every row of the seeded tables is the seed's and the cascade reaches only empty tables"
+            reason = (
+                "every row of the seeded tables is the seed's and the cascade reaches "
+                "only empty tables"
+            )
     if method == "delete":
         cascade = {}
     return UndoPlan(record.revision, record.id, method, reason, found, cascade)
@@ -170,7 +175,10 @@ def execute(conn: Connection, impl: GenericImpl, undo_plan: UndoPlan, run: RunSt
     if undo_plan.method == "truncate":
         log.info(
             "seed %s: TRUNCATE %s RESTART IDENTITY CASCADE (%s); removes %s",
-            revision, ", ".join(tables), undo_plan.reason, undo_plan.rows_removed,
+            revision,
+            ", ".join(tables),
+            undo_plan.reason,
+            undo_plan.rows_removed,
         )
         impl.truncate(conn, [sa.table(name, schema=run.schema) for name in tables])
     else:
@@ -185,7 +193,8 @@ def execute(conn: Connection, impl: GenericImpl, undo_plan: UndoPlan, run: RunSt
                     "reference them (remove or re-point those rows first)"
                 ) from err
             log.info("seed %s: deleted %d rows from %s by ledger key", revision, deleted, name)
-            _restore_sequence(conn, impl, tables[name].table, tables[name].sequence, revision)
+            if not run.dry_run:  # setval is not transactional: a plan must not move it
+                _restore_sequence(conn, impl, tables[name].table, tables[name].sequence, revision)
     conn.execute(ledger_keys.delete().where(ledger_keys.c.ledger_id == undo_plan.ledger_id))
 
 
@@ -204,7 +213,9 @@ def _restore_sequence(
     if highest is not None and highest > floor:
         log.info(
             "seed %s: sequence %s left as it is: rows with keys above %d remain",
-            revision, state.name, floor,
+            revision,
+            state.name,
+            floor,
         )
         return
     impl.restore_sequence(conn, state)
@@ -219,9 +230,10 @@ def _check_changed(revision: str, changed: dict[str, int], run: RunState) -> Non
         return
     if run.parameters.allow_changed == run.database:
         log.warning(
-            "seed %s: deleting rows changed since they were seeded (%s) under "
-            "-x allow_changed=%s",
-            revision, summary, run.database,
+            "seed %s: deleting rows changed since they were seeded (%s) under -x allow_changed=%s",
+            revision,
+            summary,
+            run.database,
         )
         return
     raise UndoRefused(

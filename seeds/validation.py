@@ -57,19 +57,27 @@ def validate_rows(
             raise SeedDataError(
                 f"no such column(s) {sorted(unknown)}; the table at this revision has "
                 f"{sorted(known)} (fix the row, or the frozen table if the schema changed)",
-                revision=revision, table=table.name, column=sorted(unknown)[0], row_index=index,
+                revision=revision,
+                table=table.name,
+                column=sorted(unknown)[0],
+                row_index=index,
             )
         if names != first:
             raise SeedDataError(
                 f"sets columns {sorted(names)} but row {offset} sets {sorted(first)}; "
                 "give every row of one call the same columns",
-                revision=revision, table=table.name, row_index=index,
+                revision=revision,
+                table=table.name,
+                row_index=index,
             )
         for name in required:
             if row.get(name) is None:
                 raise SeedDataError(
                     "is NOT NULL and has no default, but the row gives no value; set it",
-                    revision=revision, table=table.name, column=name, row_index=index,
+                    revision=revision,
+                    table=table.name,
+                    column=name,
+                    row_index=index,
                 )
         for name, value in row.items():
             column = table.c[name]
@@ -77,13 +85,19 @@ def validate_rows(
                 raise SeedDataError(
                     "is NOT NULL but the row sets it to None; give a value or leave it out "
                     "to use the column default",
-                    revision=revision, table=table.name, column=name, row_index=index,
+                    revision=revision,
+                    table=table.name,
+                    column=name,
+                    row_index=index,
                 )
             length = getattr(column.type, "length", None)
             if isinstance(value, str) and length is not None and len(value) > length:
                 raise SeedDataError(
                     f"value of {len(value)} characters exceeds the column's {length}; shorten it",
-                    revision=revision, table=table.name, column=name, row_index=index,
+                    revision=revision,
+                    table=table.name,
+                    column=name,
+                    row_index=index,
                 )
         for columns, values in seen.items():
             if all(row.get(c) is not None for c in columns):
@@ -92,7 +106,10 @@ def validate_rows(
                     raise SeedDataError(
                         f"duplicates row {values[key]} on unique {list(columns)} = {list(key)}; "
                         "make the values unique",
-                        revision=revision, table=table.name, column=columns[0], row_index=index,
+                        revision=revision,
+                        table=table.name,
+                        column=columns[0],
+                        row_index=index,
                     )
                 values[key] = index
     return [c.name for c in table.c if c.name in first]

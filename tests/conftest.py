@@ -24,7 +24,8 @@ from sqlalchemy.pool import NullPool
 from seeds.devdb import DevDB
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_DB = "seedchain_test_template"
+# Per process, so two test runs on one machine never drop each other's template.
+TEMPLATE_DB = f"seedchain_test_template_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -127,9 +128,7 @@ def run_cli(
             full_env[key] = value
     modules = {"alembic": "alembic", "seeds": "seeds"}
     cmd = [sys.executable, "-m", modules[args[0]], *args[1:]]
-    return subprocess.run(
-        cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ class SeedProject(Migrator):
 
 
 # Revision bodies shared by several tests.
-SCHEMA_USERS = '''
+SCHEMA_USERS = """
 def upgrade() -> None:
     op.create_table(
         "users",
@@ -86,9 +86,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("posts")
     op.drop_table("users")
-'''
+"""
 
-FROZEN_USERS = '''
+FROZEN_USERS = """
 _meta = sa.MetaData()
 users = sa.Table(
     "users", _meta,
@@ -102,12 +102,14 @@ posts = sa.Table(
     sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("title", sa.String(100), nullable=False),
 )
-'''
+"""
 
 
 def seed_users(environments: str = '["development", "testing"]', count: int = 3) -> str:
     """A seed revision body inserting ``count`` users with one post each."""
-    return FROZEN_USERS + f'''
+    return (
+        FROZEN_USERS
+        + f"""
 
 @seed(environments={environments}, tables=[users, posts])
 def upgrade(ctx: SeedContext) -> None:
@@ -124,7 +126,8 @@ def upgrade(ctx: SeedContext) -> None:
 
 
 downgrade = upgrade.downgrade
-'''
+"""
+    )
 
 
 def rows(engine: sa.Engine, table: str) -> list[tuple]:

@@ -8,14 +8,29 @@ from seeds.ledger import TABLE_NAMES as LEDGER_TABLES
 from tests.conftest import Migrator
 
 APP_TABLES = {
-    "users", "projects", "project_members", "sprints", "features", "tasks", "settings",
-    "menu_items", "metrics", "events", "stores", "workflow_items", "state_history",
+    "users",
+    "projects",
+    "project_members",
+    "sprints",
+    "features",
+    "tasks",
+    "settings",
+    "menu_items",
+    "metrics",
+    "events",
+    "stores",
+    "workflow_items",
+    "state_history",
 }
 
 
 def _tables(engine: sa.Engine) -> set[str]:
     with engine.connect() as conn:
-        return set(sa.inspect(conn).get_table_names()) - {"spatial_ref_sys", "alembic_version", *LEDGER_TABLES}
+        return set(sa.inspect(conn).get_table_names()) - {
+            "spatial_ref_sys",
+            "alembic_version",
+            *LEDGER_TABLES,
+        }
 
 
 def _version(engine: sa.Engine) -> str | None:

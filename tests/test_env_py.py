@@ -61,7 +61,11 @@ def test_unknown_environment_names_the_valid_ones(database_url: str) -> None:
 
 def test_declared_environment_migrates_to_head(database_url: str) -> None:
     result = run_cli(
-        "alembic", "-x", "env=testing", "upgrade", "head",
+        "alembic",
+        "-x",
+        "env=testing",
+        "upgrade",
+        "head",
         env={"DATABASE_URL": database_url, "APP_ENV": "production"},
     )
     assert result.returncode == 0, result.stderr
@@ -75,7 +79,9 @@ def test_schema_with_quotes_spaces_and_semicolon_is_one_quoted_identifier(
 ) -> None:
     schema = 'tenant "a"; DROP TABLE users; --'
     result = run_cli(
-        "alembic", "upgrade", "head",
+        "alembic",
+        "upgrade",
+        "head",
         env={"DATABASE_URL": database_url, "APP_ENV": "testing", "SCHEMA": schema},
     )
     assert result.returncode == 0, result.stderr
@@ -85,7 +91,9 @@ def test_schema_with_quotes_spaces_and_semicolon_is_one_quoted_identifier(
     assert _tables(database_url, "public") == set()
 
     down = run_cli(
-        "alembic", "downgrade", "base",
+        "alembic",
+        "downgrade",
+        "base",
         env={"DATABASE_URL": database_url, "APP_ENV": "testing", "SCHEMA": schema},
     )
     assert down.returncode == 0, down.stderr
@@ -98,7 +106,9 @@ def test_unreachable_database_is_one_line_naming_where(database_url: str) -> Non
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     result = run_cli(
-        "alembic", "upgrade", "head",
+        "alembic",
+        "upgrade",
+        "head",
         env={
             "DATABASE_URL": f"postgresql://nobody@127.0.0.1:{port}/nowhere",
             "APP_ENV": "testing",

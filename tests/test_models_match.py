@@ -35,15 +35,26 @@ def _reflected_names(conn: sa.Connection, table: str) -> dict[str, Any]:
     pk = inspector.get_pk_constraint(table)
     return {
         "pk": (pk["name"], tuple(pk["constrained_columns"])),
-        "unique": {(u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)},
+        "unique": {
+            (u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)
+        },
         "check": {c["name"] for c in inspector.get_check_constraints(table)},
         "fk": {
-            (f["name"], tuple(f["constrained_columns"]), f["referred_table"], f["options"].get("ondelete"))
+            (
+                f["name"],
+                tuple(f["constrained_columns"]),
+                f["referred_table"],
+                f["options"].get("ondelete"),
+            )
             for f in inspector.get_foreign_keys(table)
         },
         "index": {
-            (i["name"], tuple(i["column_names"]), bool(i["unique"]),
-             (i.get("dialect_options", {}).get("postgresql_using") or "btree"))
+            (
+                i["name"],
+                tuple(i["column_names"]),
+                bool(i["unique"]),
+                (i.get("dialect_options", {}).get("postgresql_using") or "btree"),
+            )
             for i in inspector.get_indexes(table)
             if not i.get("duplicates_constraint")
         },
@@ -55,17 +66,26 @@ def _model_names(table: sa.Table) -> dict[str, Any]:
         "pk": (table.primary_key.name, tuple(c.name for c in table.primary_key.columns)),
         "unique": {
             (c.name, tuple(col.name for col in c.columns))
-            for c in table.constraints if isinstance(c, sa.UniqueConstraint)
+            for c in table.constraints
+            if isinstance(c, sa.UniqueConstraint)
         },
         "check": {c.name for c in table.constraints if isinstance(c, sa.CheckConstraint)},
         "fk": {
-            (fk.name, tuple(e.parent.name for e in fk.elements), fk.referred_table.name,
-             fk.ondelete.upper() if fk.ondelete else None)
+            (
+                fk.name,
+                tuple(e.parent.name for e in fk.elements),
+                fk.referred_table.name,
+                fk.ondelete.upper() if fk.ondelete else None,
+            )
             for fk in table.foreign_key_constraints
         },
         "index": {
-            (i.name, tuple(c.name for c in i.columns), bool(i.unique),
-             i.dialect_options["postgresql"].get("using") or "btree")
+            (
+                i.name,
+                tuple(c.name for c in i.columns),
+                bool(i.unique),
+                i.dialect_options["postgresql"].get("using") or "btree",
+            )
             for i in table.indexes
         },
     }

@@ -31,7 +31,10 @@ def _database(engine: sa.Engine) -> str:
 
 def _events(engine: sa.Engine) -> list[tuple[str, str]]:
     with engine.connect() as conn:
-        return [(r.kind, r.detail) for r in conn.execute(sa.select(ledger.events).order_by(ledger.events.c.id))]
+        return [
+            (r.kind, r.detail)
+            for r in conn.execute(sa.select(ledger.events).order_by(ledger.events.c.id))
+        ]
 
 
 def test_first_seed_stamps_the_database(project: SeedProject, engine: sa.Engine) -> None:
@@ -128,7 +131,14 @@ def test_concurrent_upgrades_seed_exactly_once(project: SeedProject, engine: sa.
     env = {**os.environ, "DATABASE_URL": project.url, "APP_ENV": "development"}
     cmd = [sys.executable, "-m", "alembic", "upgrade", "head"]
     runs = [
-        subprocess.Popen(cmd, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            cmd,
+            cwd=project.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [run.communicate(timeout=120)[0] for run in runs]
@@ -140,10 +150,14 @@ def test_concurrent_upgrades_seed_exactly_once(project: SeedProject, engine: sa.
 
 
 def test_offline_sql_renders_seeds_the_same_every_time(project: SeedProject) -> None:
-    body = seed_users('["production"]').split("    names = ")[0] + "\n\ndowngrade = upgrade.downgrade\n"
+    body = (
+        seed_users('["production"]').split("    names = ")[0]
+        + "\n\ndowngrade = upgrade.downgrade\n"
+    )
     (project.root / "migrations" / "versions" / "s2.py").write_text(
         (project.root / "migrations" / "versions" / "s2.py").read_text().split("_meta =")[0]
-        + "_meta =" + body.split("_meta =", 1)[1]
+        + "_meta ="
+        + body.split("_meta =", 1)[1]
     )
     (project.root / "migrations" / "versions" / "s3.py").unlink()
     env = {"DATABASE_URL": "postgresql://nowhere.invalid/db", "APP_ENV": "production"}

@@ -28,10 +28,13 @@ def test_named_database_without_environment_fails_closed() -> None:
         resolve_environment({}, {}, local_devdb=False)
 
 
-@pytest.mark.parametrize(("x_args", "environ", "source"), [
-    ({"env": "prod"}, {}, "-x env"),
-    ({}, {"APP_ENV": "dev"}, "APP_ENV"),
-])
+@pytest.mark.parametrize(
+    ("x_args", "environ", "source"),
+    [
+        ({"env": "prod"}, {}, "-x env"),
+        ({}, {"APP_ENV": "dev"}, "APP_ENV"),
+    ],
+)
 def test_unknown_environment_lists_valid_names(x_args, environ, source) -> None:
     with pytest.raises(UnknownEnvironment) as info:
         resolve_environment(x_args, environ, local_devdb=True)
@@ -41,10 +44,13 @@ def test_unknown_environment_lists_valid_names(x_args, environ, source) -> None:
         assert name in message
 
 
-@pytest.mark.parametrize("raw", [
-    "postgres://u:p@db.example:5433/app",
-    "postgresql://u:p@db.example:5433/app",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgres://u:p@db.example:5433/app",
+        "postgresql://u:p@db.example:5433/app",
+    ],
+)
 def test_driverless_urls_mean_psycopg3(raw: str) -> None:
     url = normalise_url(raw)
     assert url.drivername == "postgresql+psycopg"
@@ -65,11 +71,14 @@ def test_odd_schema_names_are_accepted_as_identifiers(name: str) -> None:
     assert validate_schema(name) == name
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("", "empty"),
-    ("a\x00b", "NUL"),
-    ("x" * 64, "63 bytes"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "empty"),
+        ("a\x00b", "NUL"),
+        ("x" * 64, "63 bytes"),
+    ],
+)
 def test_schema_names_postgres_refuses_are_refused(name: str, reason: str) -> None:
     with pytest.raises(ConfigurationError, match=reason):
         validate_schema(name)

@@ -112,9 +112,7 @@ def test_keyed_delete_restores_the_sequence_when_the_range_is_free(
     assert rows(engine, "users") == seeded
 
 
-def test_same_seed_same_rows_other_seed_other_rows(
-    project: SeedProject, engine: sa.Engine
-) -> None:
+def test_same_seed_same_rows_other_seed_other_rows(project: SeedProject, engine: sa.Engine) -> None:
     project.revision("s1", SCHEMA_USERS)
     project.revision("s2", seed_users())
     project.upgrade("head", seed="1")
@@ -131,11 +129,13 @@ def test_same_seed_same_rows_other_seed_other_rows(
     ("body", "expected"),
     [
         (  # NULL in a NOT NULL column: caught before the database sees it
-            'ctx.insert(users, [{"username": "a", "email": "a@x"}, {"username": "b", "email": None}])',
+            'ctx.insert(users, [{"username": "a", "email": "a@x"},'
+            ' {"username": "b", "email": None}])',
             "seed s2: table users row 1 column email: is NOT NULL",
         ),
         (  # duplicate of an existing row: the database's refusal, explained
-            'ctx.insert(users, [{"username": "ok", "email": "o@x"}, {"username": "taken", "email": "t@x"}])',
+            'ctx.insert(users, [{"username": "ok", "email": "o@x"},'
+            ' {"username": "taken", "email": "t@x"}])',
             "seed s2: table users row 1 column username: duplicate key",
         ),
         (  # a dangling foreign key
@@ -152,7 +152,7 @@ def test_a_failing_seed_leaves_nothing_and_names_the_row(
     project.revision(
         "s2",
         FROZEN_USERS
-        + f'''
+        + f"""
 
 @seed(environments=["testing"], tables=[users, posts])
 def upgrade(ctx: SeedContext) -> None:
@@ -161,7 +161,7 @@ def upgrade(ctx: SeedContext) -> None:
 
 
 downgrade = upgrade.downgrade
-''',
+""",
     )
     project.upgrade("s1")
     with engine.begin() as conn:
@@ -182,7 +182,7 @@ def test_a_later_not_null_column_does_not_break_replaying_the_seed(
     project.revision("s2", seed_users())
     project.revision(
         "s3",
-        '''
+        """
 def upgrade() -> None:
     op.add_column("users", sa.Column("display_name", sa.String(100), nullable=True))
     op.execute(sa.text("UPDATE users SET display_name = username"))
@@ -191,7 +191,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("users", "display_name")
-''',
+""",
     )
     project.upgrade("head")
     project.downgrade("base")

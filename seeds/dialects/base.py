@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from seeds.errors import OfflineUnsupported
+from seeds.errors import OfflineUnsupported, SeedDataError
 from seeds.ledger import ledger_keys
+from seeds.validation import explain_integrity_error
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, CursorResult
@@ -120,7 +121,7 @@ def single_integer_key(table: sa.Table) -> sa.Column[Any] | None:
 
 
 class GenericImpl:
-    """Seedchain's work on any SQLAlchemy dialect (used for SQLite)."""
+    """Seedchain's work on any SQLAlchemy dialect; SQLite and PostgreSQL subclass it."""
 
     name = "generic"
     # TRUNCATE ... RESTART IDENTITY CASCADE exists (PostgreSQL only).
@@ -130,6 +131,14 @@ class GenericImpl:
     def database_name(self, conn: Connection) -> str:
         """The name the protection override must give for this database."""
         return conn.engine.url.database or ""
+
+    def enforce_foreign_keys(self, sink: Sink) -> None:
+        """Make the database check foreign keys for this seed revision's own work.
+
+        Called first thing in a seed revision's upgrade and downgrade, before any
+        statement that could open a transaction. A no-op where they are always
+        checked; SQLite checks them only when asked.
+        """
 
     def prepare(self, sink: Sink) -> None:
         """Make the session deterministic for seeding (time zone and the like)."""
@@ -169,8 +178,9 @@ class GenericImpl:
         """
         if sink.offline:
             raise OfflineUnsupported(
-                f"seed {sink.revision}: --sql on this dialect cannot record which rows "
-                f"it inserts into {table.name}; run it online"
+                f"seed {sink.revision}: --sql on {self.name} cannot record which rows "
+                f"it inserts into {table.name} (only PostgreSQL renders that as SQL); "
+                "run it online"
             )
         pk = list(table.primary_key.columns)
         statement = self.insert_statement(table, conflict_on).returning(
@@ -186,15 +196,36 @@ class GenericImpl:
                     {
                         "table_name": table.name,
                         "key": list(row[: len(pk)]),
-                        "row_hash": python_row_hash(row[len(pk):]),
+                        "row_hash": python_row_hash(row[len(pk) :]),
                     }
                     for row in inserted
                 ],
             )
         return len(inserted)
 
+    def explain_integrity_error(
+        self,
+        sink: Sink,
+        revision: str,
+        table: sa.Table,
+        rows: Sequence[Row],
+        err: sa.exc.IntegrityError,
+        *,
+        offset: int = 0,
+    ) -> SeedDataError:
+        """Turn the database's refusal of a batch into an error naming the row and the fix.
+
+        ``rows`` is the refused batch and ``offset`` its position in what the seed
+        passed; the generic version reads the driver's diagnostics (SQLSTATE, key).
+        """
+        return explain_integrity_error(revision, table, rows, err, offset=offset)
+
     def bulk_write(
-        self, conn: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        conn: Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
     ) -> int:
         """Write rows (tuples in ``columns`` order) in bounded batches; return the count."""
         statement = sa.insert(table)
@@ -269,11 +300,9 @@ class GenericImpl:
         for batch in self._batches(conn, table, ledger_id):
             expected = {tuple(row.key): row.row_hash for row in batch if row.row_hash}
             where = self._key_filter(table, list(expected))
-            current = conn.execute(
-                sa.select(*pk, *(table.c[name] for name in hashed)).where(where)
-            )
+            current = conn.execute(sa.select(*pk, *(table.c[name] for name in hashed)).where(where))
             for row in current:
-                if python_row_hash(row[len(pk):]) != expected.get(tuple(row[: len(pk)])):
+                if python_row_hash(row[len(pk) :]) != expected.get(tuple(row[: len(pk)])):
                     changed += 1
         return changed
 
@@ -301,3 +330,7 @@ class GenericImpl:
 
     def restore_sequence(self, conn: Connection, state: SequenceState) -> None:
         """Put a key sequence back where it stood."""
+
+    def rewind_sequence(self, conn: Connection, state: SequenceState, used_to: int | None) -> None:
+        """Undo a rolled-back run's draws: restore ``state`` if the sequence is still at
+        ``used_to`` (nobody else drew from it since)."""

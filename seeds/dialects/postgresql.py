@@ -74,7 +74,10 @@ class PostgresImpl(GenericImpl):
         sink.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
 
     def set_timeouts(self, conn: Connection, lock_timeout: str, statement_timeout: str) -> None:
-        for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
+        for name, value in (
+            ("lock_timeout", lock_timeout),
+            ("statement_timeout", statement_timeout),
+        ):
             conn.execute(sa.select(sa.func.set_config(name, value, True)))
 
     @contextlib.contextmanager
@@ -147,17 +150,24 @@ class PostgresImpl(GenericImpl):
         return None if result is None else result.rowcount
 
     def bulk_write(
-        self, conn: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        conn: Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
     ) -> int:
         # COPY through the connection SQLAlchemy already has open, so the rows are in
         # the migration's transaction; psycopg streams them in bounded buffers.
         target = (
-            psql.Identifier(table.schema, table.name) if table.schema else psql.Identifier(table.name)
+            psql.Identifier(table.schema, table.name)
+            if table.schema
+            else psql.Identifier(table.name)
         )
         statement = psql.SQL("COPY {} ({}) FROM STDIN").format(
             target, psql.SQL(", ").join(psql.Identifier(c) for c in columns)
         )
         raw = conn.connection.driver_connection
+        assert raw is not None  # an open SQLAlchemy connection has its driver connection
         count = 0
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
@@ -174,7 +184,12 @@ class PostgresImpl(GenericImpl):
                 ranges[-1]["last_key"] = key
             else:
                 ranges.append(
-                    {"ledger_id": ledger_id, "table_name": table.name, "first_key": key, "last_key": key}
+                    {
+                        "ledger_id": ledger_id,
+                        "table_name": table.name,
+                        "first_key": key,
+                        "last_key": key,
+                    }
                 )
         for start in range(0, len(ranges), 5_000):
             conn.execute(ledger_keys.insert(), ranges[start : start + 5_000])
@@ -194,6 +209,7 @@ class PostgresImpl(GenericImpl):
     def _join(self, table: sa.Table, ledger_id: int) -> sa.ColumnElement[bool]:
         k = ledger_keys.c
         int_key = single_integer_key(table)
+        matches: sa.ColumnElement[bool]
         if int_key is not None:
             matches = int_key.between(k.first_key, k.last_key)
         else:
@@ -205,7 +221,9 @@ class PostgresImpl(GenericImpl):
         return sa.exists(sa.select(1).select_from(ledger_keys).where(self._join(table, ledger_id)))
 
     def count_recorded(self, conn: Connection, table: sa.Table, ledger_id: int) -> int:
-        query = sa.select(sa.func.count()).select_from(table).where(self._recorded(table, ledger_id))
+        query = (
+            sa.select(sa.func.count()).select_from(table).where(self._recorded(table, ledger_id))
+        )
         return conn.scalar(query) or 0
 
     def changed_rows(
@@ -233,7 +251,9 @@ class PostgresImpl(GenericImpl):
         column = single_integer_key(table)
         if column is None:
             return None
-        name = conn.scalar(sa.select(sa.func.pg_get_serial_sequence(_qualified(conn, table), column.name)))
+        name = conn.scalar(
+            sa.select(sa.func.pg_get_serial_sequence(_qualified(conn, table), column.name))
+        )
         if name is None:
             return None
         regclass = sa.cast(name, REGCLASS)
@@ -241,7 +261,23 @@ class PostgresImpl(GenericImpl):
         start = conn.scalar(
             sa.select(_pg_sequence.c.seqstart).where(_pg_sequence.c.seqrelid == regclass)
         )
-        return SequenceState(name=name, last_value=last, start=int(start))
+        return SequenceState(name=name, last_value=last, start=int(start or 1))
+
+    def rewind_sequence(self, conn: Connection, state: SequenceState, used_to: int | None) -> None:
+        # The dry run may have created the sequence itself (and rolled it back).
+        if conn.scalar(sa.select(sa.func.to_regclass(state.name))) is None:
+            return
+        current = conn.scalar(
+            sa.select(sa.func.pg_sequence_last_value(sa.cast(state.name, REGCLASS)))
+        )
+        if current != used_to:
+            log.warning(
+                "sequence %s moved on during the dry run (another session drew keys); left at %s",
+                state.name,
+                current,
+            )
+            return
+        self.restore_sequence(conn, state)
 
     def restore_sequence(self, conn: Connection, state: SequenceState) -> None:
         regclass = sa.cast(state.name, REGCLASS)

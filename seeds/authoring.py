@@ -1,0 +1,153 @@
+"""``seeds new``: write a seed revision with its tables frozen as they are at head.
+
+The column definitions come from the database (which must be at head), so the new
+revision never depends on today's models and works offline. The project's
+``migrations/seed.py.mako`` is the template; Seedchain's own is used when the
+project has none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from alembic.util import rev_id
+from mako.template import Template  # type: ignore[import-untyped]  # mako ships no types
+
+from seeds.environment import Environment
+from seeds.errors import ConfigurationError
+from seeds.status import current_heads
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+
+_PACKAGE_TEMPLATE = Path(__file__).parent / "templates" / "seed.py.mako"
+
+
+def _type_code(column: sa.Column[Any], imports: set[str]) -> str:
+    type_ = column.type
+    module = type(type_).__module__
+    if module.startswith("geoalchemy2"):
+        imports.add("from geoalchemy2 import Geometry")
+        kind = getattr(type_, "geometry_type", "GEOMETRY")
+        srid = getattr(type_, "srid", -1)
+        return f"Geometry({kind!r}, srid={srid}, spatial_index=False)"
+    try:
+        generic = type_.as_generic()
+    except NotImplementedError:
+        imports.add("from sqlalchemy.dialects import postgresql")
+        return f"postgresql.{type_!r}"
+    return f"sa.{generic!r}"
+
+
+def render_table(table: sa.Table, variable: str, imports: set[str]) -> str:
+    """Python source declaring ``table`` as ``sa.Table`` on ``_meta``."""
+    lines = [f"{variable} = sa.Table(", f"    {table.name!r},", "    _meta,"]
+    for column in table.columns:
+        parts = [repr(column.name), _type_code(column, imports)]
+        if column.identity is not None:
+            parts.append("sa.Identity()")
+        if column.primary_key:
+            parts.append("primary_key=True")
+        elif not column.nullable:
+            parts.append("nullable=False")
+        default = column.server_default
+        if default is not None and column.identity is None:
+            text = str(getattr(default, "arg", default))
+            parts.append(f"server_default=sa.text({text!r})")
+        lines.append(f"    sa.Column({', '.join(parts)}),")
+    for constraint in sorted(table.constraints, key=lambda c: str(c.name)):
+        if isinstance(constraint, sa.UniqueConstraint):
+            columns = ", ".join(repr(c.name) for c in constraint.columns)
+            lines.append(f"    sa.UniqueConstraint({columns}),")
+        elif isinstance(constraint, sa.ForeignKeyConstraint):
+            local = [e.parent.name for e in constraint.elements]
+            remote = [f"{e.column.table.name}.{e.column.name}" for e in constraint.elements]
+            lines.append(f"    sa.ForeignKeyConstraint({local!r}, {remote!r}),")
+    lines.append(")")
+    return "\n".join(lines)
+
+
+def _next_revision_id(script: ScriptDirectory) -> str:
+    ids = [rev.revision for rev in script.walk_revisions()]
+    if ids and all(re.fullmatch(r"\d+", i) for i in ids):
+        width = max(len(i) for i in ids)
+        return str(max(int(i) for i in ids) + 1).zfill(width)
+    return rev_id()
+
+
+def _slug(message: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40] or "seed"
+
+
+def new_seed_revision(
+    config: Config,
+    conn: Connection,
+    *,
+    schema: str | None,
+    message: str,
+    environments: Sequence[str],
+    tables: Sequence[str],
+    now: datetime | None = None,
+) -> Path:
+    """Write a new seed revision after head; return its path.
+
+    Raises:
+        ConfigurationError: several heads, a database not at head, an unknown table
+            or environment.
+    """
+    import geoalchemy2  # noqa: F401  (registers reflection of geometry columns)
+
+    envs = [Environment.parse(e, "--env").value for e in environments]
+    if not envs or not tables:
+        raise ConfigurationError("name at least one environment (--env) and table (--tables)")
+    script = ScriptDirectory.from_config(config)
+    heads = script.get_heads()
+    if len(heads) != 1:
+        raise ConfigurationError(
+            f"the chain has {len(heads)} heads ({', '.join(heads)}); merge them first "
+            "(alembic merge heads)"
+        )
+    at = current_heads(conn, schema)
+    if at != tuple(heads):
+        raise ConfigurationError(
+            f"the database is at {', '.join(at) or 'base'}, the chain's head is {heads[0]}; "
+            "run `alembic upgrade head` first so the frozen tables are the tables at head"
+        )
+    inspector = sa.inspect(conn)
+    known = set(inspector.get_table_names(schema=schema))
+    unknown = [t for t in tables if t not in known]
+    if unknown:
+        raise ConfigurationError(f"no table {unknown} in the database; it has {sorted(known)}")
+    metadata = sa.MetaData()
+    imports: set[str] = set()
+    rendered = []
+    variables = []
+    for name in tables:
+        table = sa.Table(name, metadata, autoload_with=conn, schema=schema)
+        table.schema = None  # the schema is chosen per run, through the search path
+        variable = re.sub(r"\W", "_", name)
+        variables.append(variable)
+        rendered.append(render_table(table, variable, imports))
+    revision = _next_revision_id(script)
+    project_template = Path(script.dir) / "seed.py.mako"
+    template = project_template if project_template.is_file() else _PACKAGE_TEMPLATE
+    source = Template(filename=str(template)).render(
+        message=message,
+        up_revision=revision,
+        down_revision=heads[0],
+        create_date=(now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S"),
+        environments=envs,
+        imports=sorted(imports),
+        tables=rendered,
+        table_vars=variables,
+    )
+    path = Path(script.versions) / f"{revision}_{_slug(message)}.py"
+    path.write_text(source)
+    return path

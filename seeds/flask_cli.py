@@ -1,0 +1,121 @@
+"""Optional Flask integration: ``flask seed all | undo | status`` on the same chain.
+
+Install the extra (``pip install seedchain[flask]``) and register the group::
+
+    from seeds.flask_cli import seed_cli
+
+    app.cli.add_command(seed_cli())
+
+- ``flask seed all``: ``alembic upgrade head`` (schema and the environment's seeds).
+- ``flask seed undo``: downgrade to just below the newest applied seed revision,
+  removing exactly its rows. It refuses when that would also take back schema
+  revisions above the seed, unless ``--with-schema``.
+- ``flask seed status``: the table of ``seeds status``.
+
+The database and environment follow the usual rules (``DATABASE_URL``, ``APP_ENV``);
+when ``DATABASE_URL`` is unset and the app has ``SQLALCHEMY_DATABASE_URI``, that is
+used, and ``SEEDS_ENV`` in the app config stands in for ``APP_ENV``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+from alembic import command
+from alembic.script import ScriptDirectory
+from flask import current_app
+from flask.cli import AppGroup
+
+from seeds.cli import render_status
+from seeds.database import connect
+from seeds.errors import ConfigurationError, SeedError
+from seeds.project import alembic_config, parse_x_pairs, target_for
+from seeds.status import collect, current_heads, seed_revisions
+
+
+def _apply_app_config() -> None:
+    # Explicit environment variables win; the app's config fills the gaps.
+    config = current_app.config
+    if not os.environ.get("DATABASE_URL") and config.get("SQLALCHEMY_DATABASE_URI"):
+        os.environ["DATABASE_URL"] = str(config["SQLALCHEMY_DATABASE_URI"])
+    if not os.environ.get("APP_ENV") and config.get("SEEDS_ENV"):
+        os.environ["APP_ENV"] = str(config["SEEDS_ENV"])
+
+
+def _run(action: object) -> None:
+    try:
+        action()  # type: ignore[operator]
+    except SeedError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def seed_cli(name: str = "seed") -> AppGroup:
+    """A Flask CLI group mapping ``seed all|undo|status`` onto the Alembic chain.
+
+    The project folder (with alembic.ini) is found from the working folder, as for
+    ``alembic`` and ``seeds``.
+
+    Args:
+        name: The group's name under ``flask``.
+    """
+    group = AppGroup(name, help="Seed data in the Alembic chain (Seedchain).")
+
+    x_option = click.option("-x", "x_pairs", multiple=True, metavar="KEY=VALUE")
+
+    @group.command("all")
+    @x_option
+    def seed_all(x_pairs: tuple[str, ...]) -> None:
+        """Upgrade to head: schema and this environment's seeds."""
+        _apply_app_config()
+        _run(lambda: command.upgrade(alembic_config(parse_x_pairs(x_pairs)), "head"))
+
+    @group.command("undo")
+    @x_option
+    @click.option("--with-schema", is_flag=True, help="Also take back schema revisions above it.")
+    def seed_undo(x_pairs: tuple[str, ...], with_schema: bool) -> None:
+        """Undo the newest applied seed revision (exactly its rows)."""
+        _apply_app_config()
+
+        def undo() -> None:
+            config = alembic_config(parse_x_pairs(x_pairs))
+            script = ScriptDirectory.from_config(config)
+            target = target_for(None)
+            with connect(target) as conn:
+                applied = [s for s in collect(conn, script, target.schema) if s.state == "applied"]
+                heads = current_heads(conn, target.schema)
+            if not applied:
+                click.echo("no applied seed revision to undo")
+                return
+            newest = applied[-1].revision
+            seeds = {rev.revision for rev, _ in seed_revisions(script)}
+            above = [
+                rev.revision
+                for rev in script.iterate_revisions(heads, newest)
+                if rev.revision != newest and rev.revision not in seeds
+            ]
+            if above and not with_schema:
+                raise ConfigurationError(
+                    f"undoing seed {newest} would also take back schema revisions "
+                    f"{', '.join(above)}; pass --with-schema to do that"
+                )
+            down = script.get_revision(newest).down_revision
+            command.downgrade(config, "base" if down is None else str(down))
+            click.echo(f"undid seed {newest}")
+
+        _run(undo)
+
+    @group.command("status")
+    def seed_status() -> None:
+        """Where every seed revision stands."""
+        _apply_app_config()
+
+        def show() -> None:
+            target = target_for(None)
+            script = ScriptDirectory.from_config(alembic_config({}))
+            with connect(target) as conn:
+                render_status(collect(conn, script, target.schema))
+
+        _run(show)
+
+    return group

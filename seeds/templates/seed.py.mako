@@ -1,0 +1,44 @@
+"""${message}
+
+Revision ID: ${up_revision}
+Revises: ${down_revision}
+Create Date: ${create_date}
+
+Seed revision: runs in ${", ".join(environments)}. The tables below are frozen as they
+were at this point in the chain (written by `seeds new`), so a later schema change
+can never break replaying this seed: never import the application's models here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+% for line in imports:
+${line}
+% endfor
+
+from seeds import SeedContext, seed
+
+revision: str = ${repr(up_revision)}
+down_revision: str | Sequence[str] | None = ${repr(down_revision)}
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_meta = sa.MetaData()
+% for table in tables:
+
+${table}
+% endfor
+
+
+@seed(environments=${repr(list(environments))}, tables=[${", ".join(table_vars)}])
+def upgrade(ctx: SeedContext) -> None:
+    """${message}"""
+    # Write rows with ctx.insert(table, rows), or ctx.ensure(table, rows, key=[...])
+    # for rows that must be idempotent on a natural key. ctx.faker(table, key) and
+    # ctx.random(table, key) give each row its own deterministic stream; use ctx.now
+    # instead of the clock. The downgrade removes exactly the rows inserted here.
+
+
+downgrade = upgrade.downgrade
