@@ -59,6 +59,12 @@ def _qualified(conn: Connection, table: sa.Table) -> str:
     return conn.dialect.identifier_preparer.format_table(clause)
 
 
+def _log_sql(conn: Connection, statement: sa.Executable) -> None:
+    """Log a destructive statement at INFO exactly as it runs (values inlined)."""
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    log.info("%s", " ".join(str(compiled).split()))
+
+
 class PostgresImpl(GenericImpl):
     """PostgreSQL (psycopg 3)."""
 
@@ -241,10 +247,14 @@ class PostgresImpl(GenericImpl):
         return conn.scalar(query) or 0
 
     def delete_recorded(self, conn: Connection, table: sa.Table, ledger_id: int) -> int:
-        return conn.execute(sa.delete(table).where(self._recorded(table, ledger_id))).rowcount
+        statement = sa.delete(table).where(self._recorded(table, ledger_id))
+        _log_sql(conn, statement)
+        return conn.execute(statement).rowcount
 
     def truncate(self, conn: Connection, tables: Sequence[sa.TableClause]) -> None:
-        conn.execute(Truncate(tables))
+        statement = Truncate(tables)
+        _log_sql(conn, statement)
+        conn.execute(statement)
 
     # -- sequences ----------------------------------------------------------------
     def sequence_state(self, conn: Connection, table: sa.Table) -> SequenceState | None:
