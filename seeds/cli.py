@@ -128,7 +128,7 @@ def summary(schema: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"database": target.display, "revision": revision, "tables": counts}))
         return
-    table = Table(title=f"{target.display} at revision {revision or '(none)'}")
+    table = Table(title=f"database {target.url.database} at revision {revision or '(none)'}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in counts.items():

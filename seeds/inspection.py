@@ -9,8 +9,10 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-# Tables PostGIS and Alembic keep for themselves; not application data.
-_SYSTEM_TABLES = frozenset({"spatial_ref_sys", "alembic_version"})
+from seeds.ledger import TABLE_NAMES as _LEDGER_TABLES
+
+# Tables PostGIS, Alembic and Seedchain keep for themselves; not application data.
+_SYSTEM_TABLES = frozenset({"spatial_ref_sys", "alembic_version", *_LEDGER_TABLES})
 
 
 def table_row_counts(conn: Connection, schema: str | None) -> tuple[str | None, dict[str, int]]:
