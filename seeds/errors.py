@@ -91,3 +91,46 @@ class OfflineUnsupported(SeedError):
 
 class UndoRefused(SeedError):
     """A downgrade would delete seeded rows that were changed since, or rows it cannot tie."""
+
+
+class AnonymizeError(SeedError):
+    """``seeds anonymize`` refused to run or could not finish; the database is unchanged.
+
+    Attributes:
+        table: The table concerned, when one is.
+        column: The column concerned, when one is.
+    """
+
+    def __init__(
+        self, message: str, *, table: str | None = None, column: str | None = None
+    ) -> None:
+        self.table = table
+        self.column = column
+        where = "anonymize"
+        if table is not None:
+            where += f" {table}" + (f".{column}" if column is not None else "")
+        super().__init__(f"{where}: {message}")
+
+
+class GeometryError(SeedError):
+    """A geometry value is unusable: wrong SRID or type, lat/lon swapped, invalid, unreadable.
+
+    Attributes:
+        reason: What is wrong and the fix, without the subject, so a caller that names
+            the row and column itself (validation) can use it as is.
+        value: The offending value.
+        column: The column it was meant for, when known.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        value: object = None,
+        column: str | None = None,
+        subject: str = "geometry",
+    ) -> None:
+        self.reason = reason
+        self.value = value
+        self.column = column
+        super().__init__(f"{f'column {column!r}' if column else subject} {reason}")

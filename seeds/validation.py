@@ -8,12 +8,13 @@ as a driver error about a statement of a thousand rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableSequence, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from seeds.errors import SeedDataError
+from seeds import geo
+from seeds.errors import GeometryError, SeedDataError
 
 
 def _has_default(column: sa.Column[Any]) -> bool:
@@ -32,9 +33,15 @@ def _has_default(column: sa.Column[Any]) -> bool:
 
 
 def validate_rows(
-    revision: str, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, offset: int = 0
+    revision: str, table: sa.Table, rows: MutableSequence[Mapping[str, Any]], *, offset: int = 0
 ) -> list[str]:
     """Check rows for ``table``; return the column names they set, in table order.
+
+    Values of GeoAlchemy2 ``Geometry`` columns go through :func:`seeds.geo.coerce`
+    (SRID, geometry type, validity), and a row holding one is replaced in ``rows`` by a
+    copy whose value the insert can take online and in ``--sql`` output alike
+    (``ST_GeomFromEWKT('SRID=...')``, or the SQL expression given); the caller's own
+    mappings are never changed.
 
     Raises:
         SeedDataError: the first problem found, naming row and column.
@@ -50,6 +57,7 @@ def validate_rows(
         if isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint)
     ]
     seen: dict[tuple[str, ...], dict[tuple[Any, ...], int]] = {tuple(u): {} for u in unique_sets}
+    spatial = {c.name: c.type for c in table.c if geo.is_geometry(c.type)}
     for index, row in enumerate(rows, start=offset):
         names = set(row)
         unknown = names - known
@@ -112,7 +120,33 @@ def validate_rows(
                         row_index=index,
                     )
                 values[key] = index
+        if spatial:
+            rows[index - offset] = _coerce_geometries(revision, table, row, spatial, index)
     return [c.name for c in table.c if c.name in first]
+
+
+def _coerce_geometries(
+    revision: str, table: sa.Table, row: Mapping[str, Any], spatial: Mapping[str, Any], index: int
+) -> Mapping[str, Any]:
+    """The row with its geometry values checked and normalised (a copy if any changed)."""
+    changed: dict[str, Any] = {}
+    for name, type_ in spatial.items():
+        value = row.get(name)
+        if value is None:
+            continue
+        try:
+            coerced = geo.coerce(value, srid=type_.srid, geometry_type=type_.geometry_type)
+        except GeometryError as err:
+            raise SeedDataError(
+                err.reason, revision=revision, table=table.name, column=name, row_index=index
+            ) from err
+        if isinstance(coerced, str):
+            # As an expression around a text parameter, the value renders in --sql
+            # output too (GeoAlchemy2's Geometry type has no literal form).
+            coerced = geo.from_ewkt(coerced)
+        if coerced is not value:
+            changed[name] = coerced
+    return {**row, **changed} if changed else row
 
 
 _KEY_DETAIL = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\)")
