@@ -8,10 +8,14 @@ revision's downgrade can remove exactly those rows.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import logging
 import random
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,7 +24,8 @@ import sqlalchemy as sa
 
 from seeds.determinism import Streams
 from seeds.dialects.base import rows_per_statement, single_integer_key
-from seeds.errors import SeedDataError
+from seeds.errors import OfflineUnsupported, SeedDataError
+from seeds.ordering import load_order
 from seeds.validation import validate_rows
 
 if TYPE_CHECKING:
@@ -34,6 +39,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Any fixed dialect makes the text stable; PostgreSQL is what seeds target. (Built from
+# a URL because the dialect classes' constructors are untyped.)
+_CHECKSUM_DIALECT = sa.engine.URL.create("postgresql+psycopg").get_dialect()()
+
+
+def _canonical(value: object) -> object:
+    """A value as the data checksum sees it: reprs of SQL expressions and GeoAlchemy2
+    elements hold memory addresses, which would make the checksum differ every run."""
+    if isinstance(value, sa.ClauseElement):
+        try:
+            literal = {"literal_binds": True}
+            return str(value.compile(dialect=_CHECKSUM_DIALECT, compile_kwargs=literal))
+        except sa.exc.CompileError:  # a bound value with no literal form: the SQL alone
+            return str(value.compile(dialect=_CHECKSUM_DIALECT))
+    elements = sys.modules.get("geoalchemy2.elements")  # loaded if such a value exists
+    if elements is not None and isinstance(value, elements.WKTElement | elements.WKBElement):
+        return f"SRID={value.srid};{value.desc}"
+    return value
+
+
 @dataclass
 class TableLoad:
     """What one seed wrote into one table (becomes the table's undo record)."""
@@ -43,6 +68,7 @@ class TableLoad:
     hashed: list[str] = field(default_factory=list)
     sequence: SequenceState | None = None
     bulk: bool = False
+    seconds: float = 0.0
 
     def undo_record(self) -> dict[str, Any]:
         """The JSON-able part of the ledger's ``undo`` column for this table."""
@@ -101,6 +127,8 @@ class SeedContext:
         self._streams = Streams(parameters.seed, revision, parameters.locale)
         self._checksum = hashlib.sha256()
         self.loads: dict[str, TableLoad] = {}
+        # Settings the seed read (config or -x), kept in the ledger for verification.
+        self.settings_used: dict[str, int] = {}
 
     # -- reading --------------------------------------------------------------
     @property
@@ -112,7 +140,9 @@ class SeedContext:
         """A count or switch: ``-x name=`` first, then ``[tool.seeds.<env>]``, then default."""
         raw = self.parameters.extra.get(name, self._settings.get(name, default))
         try:
-            return int(raw)
+            value = int(raw)
+            self.settings_used[name] = value
+            return value
         except (TypeError, ValueError):
             raise SeedDataError(
                 f"setting {name}={raw!r} is not a whole number; fix -x {name}= or "
@@ -201,6 +231,7 @@ class SeedContext:
                 self._checksum.update(repr(tuple(row)).encode())
                 yield row
 
+        started = time.perf_counter()
         try:
             count = self._impl.bulk_write(conn, t, columns, tracked())
         except sa.exc.IntegrityError as err:
@@ -213,9 +244,119 @@ class SeedContext:
             ) from err
         assert self._ledger_id is not None  # bulk is online only
         self._impl.record_bulk_keys(conn, t, self._ledger_id, keys)
+        load.seconds += time.perf_counter() - started
         load.rows += count
         log.info("seed %s: %d rows into %s (bulk)", self.revision, count, t.name)
         return count
+
+    def load(self, rows_by_table: Mapping[sa.Table | str, Sequence[Mapping[str, Any]]]) -> None:
+        """Insert rows of several tables in foreign-key order, cycles included.
+
+        Parents go first (the order comes from the foreign-key graph). A cycle is
+        broken at a DEFERRABLE constraint (deferred) or a nullable one (inserted as
+        NULL, then updated once both sides exist); rows must carry their keys.
+        """
+        tables = [self._table(t) for t in rows_by_table]
+        given = {self._table(t).name: list(rows) for t, rows in rows_by_table.items()}
+        order = load_order(tables)
+        if order.deferred:
+            self._impl.defer_constraints(self.connection, [str(c.name) for c in order.deferred])
+        later: list[tuple[sa.Table, list[str], list[Mapping[str, Any]]]] = []
+        for table in order.tables:
+            rows = given[table.name]
+            nulled = [c for c in order.nulled_columns(table) if rows and c in rows[0]]
+            if nulled:
+                later.append((table, nulled, rows))
+                rows = [{**row, **dict.fromkeys(nulled)} for row in rows]
+            self._write(table, rows, conflict_on=None)
+        for table, columns, rows in later:
+            pk = [c.name for c in table.primary_key.columns]
+            statement = (
+                sa.update(table)
+                .where(*(table.c[name] == sa.bindparam(f"key_{name}") for name in pk))
+                .values({name: sa.bindparam(f"set_{name}") for name in columns})
+            )
+            params = [
+                {**{f"key_{n}": row[n] for n in pk}, **{f"set_{n}": row[n] for n in columns}}
+                for row in rows
+            ]
+            self.connection.execute(statement, params)
+            assert self._ledger_id is not None
+            self._impl.refresh_hashes(
+                self.connection, table, self._ledger_id, self.loads[table.name].hashed
+            )
+            log.info(
+                "seed %s: set %s of %d %s rows after the cycle",
+                self.revision,
+                ", ".join(columns),
+                len(rows),
+                table.name,
+            )
+
+    def adopt(self, table: sa.Table | str, keys: Iterable[Sequence[Any]]) -> int:
+        """Record rows this seed created some other way (an ORM session on
+        ``ctx.connection``, say) so the downgrade removes them too.
+
+        Only adopt rows this seed itself created: the downgrade deletes them.
+        Returns how many of the keys were found.
+        """
+        t = self._table(table)
+        load = self._load(t)
+        hashed = [c.name for c in t.columns]
+        if load.hashed and load.hashed != hashed:
+            raise SeedDataError(
+                f"adopt() hashes every column {hashed}, but earlier rows of this seed set "
+                f"{load.hashed}; give inserted rows every column too",
+                revision=self.revision,
+                table=t.name,
+            )
+        load.hashed = hashed
+        wanted = [tuple(k) for k in keys]
+        assert self._ledger_id is not None or self.offline
+        if self._ledger_id is None:
+            raise OfflineUnsupported(f"seed {self.revision}: adopt() needs the database")
+        found = self._impl.adopt_recorded(
+            self.connection, t, wanted, hashed=hashed, ledger_id=self._ledger_id
+        )
+        if found != len(wanted):
+            raise SeedDataError(
+                f"adopt() was given {len(wanted)} keys but {found} rows exist; adopt only "
+                "rows this seed created (and flush the session first)",
+                revision=self.revision,
+                table=t.name,
+            )
+        load.rows += found
+        return found
+
+    @contextlib.contextmanager
+    def checkpoint(self, name: str, *, recover: bool = False) -> Iterator[Checkpoint]:
+        """A named SAVEPOINT inside the seed's transaction.
+
+        Leaving the block normally releases it. An exception rolls the database (and
+        this context's counts and checksum) back to it; with ``recover=True`` the
+        error is logged and the seed carries on, otherwise it propagates.
+        ``cp.rollback()`` inside the block goes back to the checkpoint and continues.
+        """
+        if self.offline:
+            raise OfflineUnsupported(f"seed {self.revision}: checkpoints need the database")
+        point = Checkpoint(self, name)
+        try:
+            yield point
+        except Exception as err:
+            point.rollback()
+            point.release()
+            if not recover:
+                raise
+            log.warning("seed %s: rolled back to checkpoint %r after: %s", self.revision, name, err)
+        else:
+            point.release()
+
+    def report(self) -> list[tuple[str, int, float]]:
+        """(table, rows, rows per second) for every table written, in order."""
+        return [
+            (name, load.rows, load.rows / load.seconds if load.seconds else 0.0)
+            for name, load in self.loads.items()
+        ]
 
     # -- internals --------------------------------------------------------------
     def _table(self, table: sa.Table | str) -> sa.Table:
@@ -244,6 +385,20 @@ class SeedContext:
         load = self._load(table)
         if not rows:
             return 0
+        started = time.perf_counter()
+        try:
+            return self._write_rows(table, load, rows, conflict_on=conflict_on)
+        finally:
+            load.seconds += time.perf_counter() - started
+
+    def _write_rows(
+        self,
+        table: sa.Table,
+        load: TableLoad,
+        rows: list[Mapping[str, Any]],
+        *,
+        conflict_on: list[str] | None,
+    ) -> int | None:
         hashed = validate_rows(self.revision, table, rows)
         if load.hashed and load.hashed != hashed:
             # The undo compares each row with a hash over these columns; one set per
@@ -260,7 +415,8 @@ class SeedContext:
         for start in range(0, len(rows), size):
             batch = rows[start : start + size]
             for row in batch:
-                self._checksum.update(repr(sorted(row.items())).encode())
+                canonical = sorted((name, _canonical(value)) for name, value in row.items())
+                self._checksum.update(repr(canonical).encode())
             try:
                 count = self._impl.insert_recorded(
                     self._sink,
@@ -286,3 +442,37 @@ class SeedContext:
                 f" ({skipped} already there)" if skipped else "",
             )
         return inserted
+
+
+class Checkpoint:
+    """A SAVEPOINT plus a copy of the context's bookkeeping at that moment."""
+
+    def __init__(self, ctx: SeedContext, name: str) -> None:
+        self.name = name
+        self._ctx = ctx
+        self._savepoint = ctx.connection.begin_nested()
+        self._loads = copy.deepcopy(
+            {n: (ld.rows, list(ld.hashed), ld.seconds) for n, ld in ctx.loads.items()}
+        )
+        self._checksum = ctx._checksum.copy()
+        log.info("seed %s: checkpoint %r", ctx.revision, name)
+
+    def rollback(self) -> None:
+        """Go back to the checkpoint: rows written since are gone, counts too."""
+        if not self._savepoint.is_active:
+            return
+        self._savepoint.rollback()
+        ctx = self._ctx
+        for name, load in ctx.loads.items():
+            # A table first written after the checkpoint keeps its entry (and the
+            # sequence state from before the seed), emptied.
+            rows, hashed, seconds = self._loads.get(name, (0, [], 0.0))
+            load.rows, load.hashed, load.seconds = rows, list(hashed), seconds
+        ctx._checksum = self._checksum.copy()
+        self._savepoint = ctx.connection.begin_nested()
+        log.info("seed %s: rolled back to checkpoint %r", ctx.revision, self.name)
+
+    def release(self) -> None:
+        """Keep what was written since the checkpoint."""
+        if self._savepoint.is_active:
+            self._savepoint.commit()

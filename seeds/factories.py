@@ -132,6 +132,11 @@ def _faker(locale: str) -> Faker:
     return Faker(locale)
 
 
+def pool(provider: str, size: int = 1_000, locale: str = DEFAULT_LOCALE) -> tuple[Any, ...]:
+    """The values of a Faker provider pool (built once per process), for ``r.choice``."""
+    return _pool(provider, locale, size)
+
+
 @functools.cache
 def _pool(provider: str, locale: str, size: int) -> tuple[Any, ...]:
     fake = Faker(locale)
@@ -163,9 +168,14 @@ class Pool(Field):
         self.provider = provider
         self.size = size
         self.locale = locale
+        self._by_locale: dict[str, tuple[Any, ...]] = {}
 
     def value(self, row: Row) -> Any:
-        return row.choice(_pool(self.provider, self.locale or row._locale, self.size))
+        locale = self.locale or row._locale
+        values = self._by_locale.get(locale)
+        if values is None:
+            values = self._by_locale[locale] = _pool(self.provider, locale, self.size)
+        return values[row._bits() % len(values)]
 
 
 class Sequence(Field):  # noqa: A001 - factory_boy's name, the reader expects it
@@ -260,9 +270,7 @@ class Factory:
         **overrides: Any,
     ) -> dict[str, Any]:
         """One row, number ``n``; ``overrides`` replace fields (values or Fields)."""
-        return next(
-            cls._rows([n], [key], seed=seed, traits=traits, now=now, overrides=overrides)
-        )
+        return next(cls._rows([n], [key], seed=seed, traits=traits, now=now, overrides=overrides))
 
     @classmethod
     def build_batch(
@@ -289,8 +297,11 @@ class Factory:
             now: Reference time, available to fields as ``r.now``.
             **overrides: Field values or Fields replacing the declared ones.
         """
-        return list(cls.iter_batch(count, seed=seed, start=start, keys=keys, traits=traits,
-                                   now=now, **overrides))
+        return list(
+            cls.iter_batch(
+                count, seed=seed, start=start, keys=keys, traits=traits, now=now, **overrides
+            )
+        )
 
     @classmethod
     def iter_batch(
@@ -309,8 +320,7 @@ class Factory:
             raise ConfigurationError(f"{cls.__name__}: {count} rows but {len(keys)} keys")
         numbers = range(start, start + count)
         row_keys: Iterable[object] = keys if keys is not None else [None] * count
-        return cls._rows(numbers, row_keys, seed=seed, traits=traits, now=now,
-                         overrides=overrides)
+        return cls._rows(numbers, row_keys, seed=seed, traits=traits, now=now, overrides=overrides)
 
     @classmethod
     def _rows(
@@ -332,20 +342,30 @@ class Factory:
                 raise ConfigurationError(f"{cls.__name__} has no trait {trait!r} (has: {known})")
             spec.update(cls.traits[trait])
         spec.update(overrides)
-        salts = {name: derive_seed(seed, cls.table, name) for name in spec}
+        # Per field: (name, generator or None, constant, salt), worked out once.
+        plan = [
+            (
+                name,
+                declared if isinstance(declared, Field) else None,
+                declared,
+                derive_seed(seed, cls.table, name),
+            )
+            for name, declared in spec.items()
+        ]
+        locale = cls.locale
         for n, key in zip(numbers, keys, strict=False):
             identity = n if key is None else key
-            row = Row(n, identity, now, cls.locale)
+            row = Row(n, identity, now, locale)
             number = _key_number(identity)
             values = row._values
-            for name, declared in spec.items():
-                if isinstance(declared, Field):
-                    row._salt = salts[name] ^ number
-                    row._counter = 0
-                    values[name] = declared.value(row)
+            for name, generator, constant, salt in plan:
+                if generator is None:
+                    values[name] = constant
                 else:
-                    values[name] = declared
-            yield dict(values)
+                    row._salt = salt ^ number
+                    row._counter = 0
+                    values[name] = generator.value(row)
+            yield values
 
     @classmethod
     def children(
@@ -378,7 +398,11 @@ class Factory:
             keys = [(parent_id, index) for index in range(count)]
             rows.extend(
                 cls.build_batch(
-                    count, seed=seed, start=start + len(rows), keys=keys, now=now,
+                    count,
+                    seed=seed,
+                    start=start + len(rows),
+                    keys=keys,
+                    now=now,
                     **{fk: parent_id, **overrides},
                 )
             )

@@ -131,7 +131,10 @@ class SeedRevision:
                 duration_ms=0 if run.offline else duration_ms,
                 row_counts={} if run.offline else {n: ld.rows for n, ld in ctx.loads.items()},
                 data_checksum=ctx.data_checksum,
-                undo={"tables": [load.undo_record() for load in ctx.loads.values()]},
+                undo={
+                    "tables": [load.undo_record() for load in ctx.loads.values()],
+                    "settings": ctx.settings_used,
+                },
             )
         )
         counts = {name: load.rows for name, load in ctx.loads.items()}
@@ -141,7 +144,10 @@ class SeedRevision:
                 if load.sequence is not None:
                     after = impl.sequence_state(sink.connection, load.table)
                     sequences.append((load.sequence, after.last_value if after else None))
-        run.outcomes.append(SeedOutcome(revision, status.value, counts, sequences))
+        speed = {name: rate for name, _, rate in ctx.report()}
+        run.outcomes.append(SeedOutcome(revision, status.value, counts, sequences, speed))
+        for name, rows, rate in ctx.report():
+            log.info("seed %s: %-20s %10d rows %12.0f rows/s", revision, name, rows, rate)
         total = sum(counts.values())
         log.info(
             "seed %s: applied in %s, %d rows, %d ms", revision, run.environment, total, duration_ms

@@ -60,6 +60,7 @@ class SeedOutcome:
     # Sequences the seed drew keys from: (state before, last value after). A dry
     # run's rollback does not give sequence values back; these let it do so.
     sequences: list[tuple[Any, int | None]] = field(default_factory=list)
+    rows_per_second: Mapping[str, float] = field(default_factory=dict)
 
 
 def current_run() -> RunState:

@@ -25,6 +25,7 @@ def load_settings(project_root: Path, environment: Environment) -> dict[str, Any
         raise ConfigurationError(f"{path} is not valid TOML ({err}); fix the file") from err
     section = document.get("tool", {}).get("seeds", {})
     names = {e.value for e in Environment}
-    merged = {k: v for k, v in section.items() if k not in names}
+    # Sub-tables other than environments ([tool.seeds.anonymize]) belong to other tools.
+    merged = {k: v for k, v in section.items() if k not in names and not isinstance(v, dict)}
     merged.update(section.get(environment.value, {}))
     return merged

@@ -81,6 +81,9 @@ def upgrade() -> None:
                   sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("title", sa.String(100), nullable=False),
     )
+    # Without it every deleted user scans posts for references (undo of 50k users
+    # took 100 s): index foreign keys, as the reference app does.
+    op.create_index("ix_posts_user_id", "posts", ["user_id"])
 
 
 def downgrade() -> None:

@@ -220,6 +220,63 @@ class GenericImpl:
         """
         return explain_integrity_error(revision, table, rows, err, offset=offset)
 
+    def adopt_recorded(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        keys: Sequence[Sequence[Any]],
+        *,
+        hashed: Sequence[str],
+        ledger_id: int,
+    ) -> int:
+        """Record existing rows (by key) as inserted by this run; return how many."""
+        pk = list(table.primary_key.columns)
+        found = 0
+        for start in range(0, len(keys), 500):
+            batch = [tuple(k) for k in keys[start : start + 500]]
+            where = self._key_filter(table, batch)
+            current = list(conn.execute(sa.select(*pk, *(table.c[n] for n in hashed)).where(where)))
+            if current:
+                conn.execute(
+                    ledger_keys.insert(),
+                    [
+                        {
+                            "ledger_id": ledger_id,
+                            "table_name": table.name,
+                            "key": list(row[: len(pk)]),
+                            "row_hash": python_row_hash(row[len(pk) :]),
+                        }
+                        for row in current
+                    ],
+                )
+            found += len(current)
+        return found
+
+    def refresh_hashes(
+        self, conn: Connection, table: sa.Table, ledger_id: int, hashed: Sequence[str]
+    ) -> None:
+        """Re-hash recorded rows after the seed itself updated them (cycle loads)."""
+        pk = list(table.primary_key.columns)
+        k = ledger_keys.c
+        for batch in self._batches(conn, table, ledger_id):
+            where = self._key_filter(table, [row.key for row in batch])
+            for row in conn.execute(sa.select(*pk, *(table.c[n] for n in hashed)).where(where)):
+                conn.execute(
+                    ledger_keys.update()
+                    .where(
+                        k.ledger_id == ledger_id,
+                        k.table_name == table.name,
+                        k.key == list(row[: len(pk)]),
+                    )
+                    .values(row_hash=python_row_hash(row[len(pk) :]))
+                )
+
+    def defer_constraints(self, conn: Connection, names: Sequence[str]) -> None:
+        """Defer the named (DEFERRABLE) constraints to the end of the transaction."""
+        if names:
+            msg = f"{self.name} cannot defer constraints ({', '.join(names)})"
+            raise NotImplementedError(msg)
+
     def bulk_write(
         self,
         conn: Connection,

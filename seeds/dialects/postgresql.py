@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from psycopg import sql as psql
-from sqlalchemy.dialects.postgresql import JSONB, REGCLASS
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCLASS
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
 
@@ -47,9 +47,65 @@ def _compile_truncate(element: Truncate, compiler: SQLCompiler, **kw: Any) -> st
     return f"TRUNCATE {names} RESTART IDENTITY CASCADE"
 
 
+class SetConstraintsDeferred(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``SET CONSTRAINTS c1, c2 DEFERRED``; names quoted by the dialect."""
+
+    inherit_cache = False
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+
+
+@compiles(SetConstraintsDeferred, "postgresql")
+def _compile_set_constraints(
+    element: SetConstraintsDeferred, compiler: SQLCompiler, **kw: Any
+) -> str:
+    names = ", ".join(compiler.preparer.quote(name) for name in element.names)
+    return f"SET CONSTRAINTS {names} DEFERRED"
+
+
 def row_hash(columns: Iterable[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
     """md5 of the JSON array of the values, computed by the server."""
     return sa.func.md5(sa.cast(sa.func.json_build_array(*columns), sa.Text))
+
+
+# Column types whose values travel as arrays unchanged (no bind-time SQL wrapping
+# like GeoAlchemy2's ST_GeomFromEWKT, no JSON serialisation).
+_ARRAY_SAFE = (
+    sa.String,
+    sa.Integer,
+    sa.Numeric,
+    sa.Boolean,
+    sa.Date,
+    sa.DateTime,
+    sa.Time,
+    sa.Interval,
+    sa.Uuid,
+)
+
+
+def _arrayable(table: sa.Table, columns: Sequence[str], rows: Sequence[Row]) -> bool:
+    if not all(isinstance(table.c[name].type, _ARRAY_SAFE) for name in columns):
+        return False
+    return not any(
+        isinstance(value, sa.sql.ClauseElement) for row in rows for value in row.values()
+    )
+
+
+def _unnest(table: sa.Table, columns: Sequence[str]) -> sa.Select[Any]:
+    # SELECT unnest(CAST(:c0 AS type[])), unnest(...): set-returning functions in a
+    # select list advance in lockstep, giving one row per array position.
+    return sa.select(
+        *(
+            sa.func.unnest(
+                sa.cast(
+                    sa.bindparam(f"seed_col_{i}", type_=ARRAY(table.c[name].type)),
+                    ARRAY(table.c[name].type),
+                )
+            )
+            for i, name in enumerate(columns)
+        )
+    )
 
 
 def _qualified(conn: Connection, table: sa.Table) -> str:
@@ -59,7 +115,7 @@ def _qualified(conn: Connection, table: sa.Table) -> str:
     return conn.dialect.identifier_preparer.format_table(clause)
 
 
-def _log_sql(conn: Connection, statement: sa.Executable) -> None:
+def _log_sql(conn: Connection, statement: sa.ClauseElement) -> None:
     """Log a destructive statement at INFO exactly as it runs (values inlined)."""
     compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
     log.info("%s", " ".join(str(compiled).split()))
@@ -124,12 +180,20 @@ class PostgresImpl(GenericImpl):
         ledger_ref: sa.ColumnElement[Any],
     ) -> int | None:
         pk = list(table.primary_key.columns)
-        seeded = (
-            self.insert_statement(table, conflict_on)
-            .values(list(rows))
-            .returning(*pk, *(table.c[name] for name in hashed))
-            .cte("seeded")
-        )
+        columns = [c.name for c in table.columns if c.name in rows[0]]
+        params: dict[str, Any] | None = None
+        if not sink.offline and _arrayable(table, columns, rows):
+            # One statement shape for every batch (column arrays unnested by the
+            # server): compiled once, not once per 1,000-row VALUES list.
+            source = self.insert_statement(table, conflict_on).from_select(
+                columns, _unnest(table, columns)
+            )
+            params = {
+                f"seed_col_{i}": [row[name] for row in rows] for i, name in enumerate(columns)
+            }
+        else:
+            source = self.insert_statement(table, conflict_on).values(list(rows))
+        seeded = source.returning(*pk, *(table.c[name] for name in hashed)).cte("seeded")
         int_key = single_integer_key(table)
         if int_key is not None:
             first: sa.ColumnElement[Any] = seeded.c[int_key.name]
@@ -152,8 +216,59 @@ class PostgresImpl(GenericImpl):
         # The INSERT's rowcount is the number of keys recorded = rows inserted (a
         # conflicting row is skipped by the CTE and records nothing); SQLAlchemy
         # keeps rowcount for such statements only when asked.
-        result = sink.execute(record.execution_options(preserve_rowcount=True))
+        record = record.execution_options(preserve_rowcount=True)
+        if params is not None:
+            return sink.connection.execute(record, params).rowcount
+        result = sink.execute(record)
         return None if result is None else result.rowcount
+
+    def adopt_recorded(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        keys: Sequence[Sequence[Any]],
+        *,
+        hashed: Sequence[str],
+        ledger_id: int,
+    ) -> int:
+        pk = list(table.primary_key.columns)
+        int_key = single_integer_key(table)
+        found = 0
+        for start in range(0, len(keys), 1_000):
+            batch = [tuple(k) for k in keys[start : start + 1_000]]
+            where = pk[0].in_([k[0] for k in batch]) if len(pk) == 1 else sa.tuple_(*pk).in_(batch)
+            key_json: sa.ColumnElement[Any] = (
+                sa.null()
+                if int_key is not None
+                else sa.cast(sa.func.json_build_array(*pk), sa.Text)
+            )
+            first: sa.ColumnElement[Any] = int_key if int_key is not None else sa.null()
+            record = ledger_keys.insert().from_select(
+                ["ledger_id", "table_name", "first_key", "last_key", "key", "row_hash"],
+                sa.select(
+                    sa.literal(ledger_id, sa.BigInteger),
+                    sa.literal(table.name, sa.String),
+                    first,
+                    first,
+                    key_json,
+                    row_hash(table.c[name] for name in hashed),
+                ).where(where),
+            )
+            found += conn.execute(record.execution_options(preserve_rowcount=True)).rowcount
+        return found
+
+    def refresh_hashes(
+        self, conn: Connection, table: sa.Table, ledger_id: int, hashed: Sequence[str]
+    ) -> None:
+        conn.execute(
+            ledger_keys.update()
+            .where(self._join(table, ledger_id))
+            .values(row_hash=row_hash(table.c[name] for name in hashed))
+        )
+
+    def defer_constraints(self, conn: Connection, names: Sequence[str]) -> None:
+        if names:
+            conn.execute(SetConstraintsDeferred(names))
 
     def bulk_write(
         self,
