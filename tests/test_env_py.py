@@ -121,9 +121,20 @@ def test_unreachable_database_is_one_line_naming_where(database_url: str) -> Non
 
 
 def test_offline_sql_needs_no_server_and_is_stable() -> None:
-    env = {"DATABASE_URL": None, "APP_ENV": "testing"}
+    # A production deploy rendered for review: schema, the essentials seed (insert-
+    # only), and the other seeds recorded as skipped.
+    env = {"DATABASE_URL": None, "APP_ENV": "production"}
     first = run_cli("alembic", "upgrade", "head", "--sql", env=env)
     second = run_cli("alembic", "upgrade", "head", "--sql", env=env)
     assert first.returncode == 0, first.stderr
     assert "CREATE TABLE users" in first.stdout
+    assert "INSERT INTO users" in first.stdout and "'admin'" in first.stdout
     assert first.stdout == second.stdout
+
+
+def test_offline_sql_stops_at_a_seed_that_reads_the_database() -> None:
+    result = run_cli(
+        "alembic", "upgrade", "head", "--sql", env={"DATABASE_URL": None, "APP_ENV": "development"}
+    )
+    line = _one_error_line(result)
+    assert "seed 0007 needs to read the database, which --sql cannot do" in line

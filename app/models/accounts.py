@@ -24,6 +24,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(255), unique=True)
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
+    # Added by revision 0010 after the seed revisions (backfilled "first last").
+    display_name: Mapped[str] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(server_default=false())
     created_at: Mapped[CreatedAt]
 

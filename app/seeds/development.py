@@ -1,0 +1,273 @@
+"""The development dataset: a realistic, consistent world to click around in.
+
+Builders take the seed revision's context and its frozen tables (never app.models)
+and write through the context's loaders, so the ledger records every row and the
+revision's downgrade removes exactly them. Keys are reserved before writing, so
+every foreign key is resolved in memory; counts come from ``[tool.seeds.development]``
+and ``-x`` (``ctx.setting``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from app.seeds.factories import (
+    FeatureFactory,
+    MenuItemFactory,
+    ProjectFactory,
+    SprintFactory,
+    TaskFactory,
+    UserFactory,
+    WorkflowItemFactory,
+)
+from seeds import SeedContext
+from seeds.factories import Factory
+
+Tables = Mapping[str, sa.Table]
+WORKFLOW = ("draft", "review", "approved", "published")
+METRICS = {  # name: (base, daily slope, weekly amplitude)
+    "signups": (120.0, 2.5, 25.0),
+    "active_users": (2_400.0, 18.0, 300.0),
+    "revenue_eur": (8_500.0, 65.0, 900.0),
+}
+
+
+def _with_keys(
+    ctx: SeedContext, table: sa.Table, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    keys = ctx.reserve_keys(table, len(rows))
+    return [{"id": key, **row} for key, row in zip(keys, rows, strict=True)]
+
+
+def _build(ctx: SeedContext, factory: type[Factory], count: int, **kw: Any) -> list[dict[str, Any]]:
+    return factory.build_batch(count, seed=ctx.parameters.seed, now=ctx.now, **kw)
+
+
+def people_and_planning(ctx: SeedContext, t: Tables) -> None:
+    """Users; projects with an owner and at least two members; sprints, features, tasks."""
+    seed, now = ctx.parameters.seed, ctx.now
+    users = _with_keys(ctx, t["users"], _build(ctx, UserFactory, ctx.setting("users", 50)))
+    ctx.insert(t["users"], users)
+    user_ids = [u["id"] for u in users]
+
+    project_count = ctx.setting("projects", 20)
+    projects = _build(ctx, ProjectFactory, project_count)
+    for index, project in enumerate(projects):
+        project["owner_id"] = ctx.random("projects.owner", index).choice(user_ids)
+    projects = _with_keys(ctx, t["projects"], projects)
+    ctx.insert(t["projects"], projects)
+
+    members = _choose_members(ctx, projects, user_ids)
+    # The catalogue's two ways: half the projects through the association table,
+    # half through an ORM relationship (on the frozen tables, not app.models).
+    half = len(projects) // 2
+    by_table = [m for m in members if m["project_id"] in {p["id"] for p in projects[:half]}]
+    by_relationship = [m for m in members if m not in by_table]
+    ctx.insert(t["project_members"], by_table)
+    _members_through_relationship(ctx, t, by_relationship)
+
+    sprints = _with_keys(
+        ctx,
+        t["sprints"],
+        SprintFactory.children(projects, fk="project_id", per_parent=(2, 4), seed=seed, now=now),
+    )
+    ctx.insert(t["sprints"], sprints)
+    features = FeatureFactory.children(
+        sprints, fk="sprint_id", per_parent=(1, 3), seed=seed, now=now
+    )
+    project_of_sprint = {s["id"]: s["project_id"] for s in sprints}
+    for feature in features:
+        feature["project_id"] = project_of_sprint[feature["sprint_id"]]
+    features = _with_keys(ctx, t["features"], features)
+    ctx.insert(t["features"], features)
+
+    members_of: dict[int, list[int]] = {}
+    for m in members:
+        members_of.setdefault(m["project_id"], []).append(m["user_id"])
+    tasks = TaskFactory.children(features, fk="feature_id", per_parent=(2, 5), seed=seed, now=now)
+    project_of_feature = {f["id"]: f["project_id"] for f in features}
+    for index, task in enumerate(tasks):
+        # Assignees are members of the task's own project, or nobody.
+        team = members_of[project_of_feature[task["feature_id"]]]
+        stream = ctx.random("tasks.assignee", (task["feature_id"], index))
+        task["assignee_id"] = stream.choice([*team, None])
+    ctx.insert(t["tasks"], tasks)
+
+
+def _choose_members(
+    ctx: SeedContext, projects: list[dict[str, Any]], user_ids: list[int]
+) -> list[dict[str, Any]]:
+    members = []
+    for project in projects:
+        stream = ctx.random("project_members", project["id"])
+        others = [u for u in user_ids if u != project["owner_id"]]
+        chosen = stream.sample(others, k=min(len(others), stream.randint(1, 4)))
+        team = [project["owner_id"], *chosen]  # the owner is a member too: >= 2 members
+        for position, user_id in enumerate(team):
+            role = "owner" if position == 0 else "member"
+            members.append({"project_id": project["id"], "user_id": user_id, "role": role})
+    return members
+
+
+def _members_through_relationship(
+    ctx: SeedContext, t: Tables, members: list[dict[str, Any]]
+) -> None:
+    """``project.members.append(user)`` on a mapping of the frozen tables."""
+    registry = orm.registry()
+
+    class User:
+        id: int
+
+    class Project:
+        id: int
+        members: list[User]
+
+    registry.map_imperatively(User, t["users"])
+    registry.map_imperatively(
+        Project,
+        t["projects"],
+        properties={"members": orm.relationship(User, secondary=t["project_members"])},
+    )
+    with orm.Session(bind=ctx.connection) as session:  # joins the migration's transaction
+        for member in members:
+            project = session.get(Project, member["project_id"])
+            user = session.get(User, member["user_id"])
+            assert project is not None and user is not None
+            project.members.append(user)
+        session.flush()
+    # The relationship writes role's server default; set the owners' role as the
+    # association-table path does, then record the rows for the downgrade.
+    owners = [(m["project_id"], m["user_id"]) for m in members if m["role"] == "owner"]
+    pm = t["project_members"]
+    for project_id, user_id in owners:
+        ctx.connection.execute(
+            sa.update(pm)
+            .where(pm.c.project_id == project_id, pm.c.user_id == user_id)
+            .values(role="owner")
+        )
+    ctx.adopt(pm, [(m["project_id"], m["user_id"]) for m in members])
+
+
+def menu_tree(ctx: SeedContext, t: Tables) -> None:
+    """Two menus, each a tree of configurable depth and fan-out, parents first."""
+    depth, fanout = ctx.setting("menu_depth", 3), ctx.setting("menu_fanout", 3)
+    nodes = [row for menu in ("main", "admin") for row in _tree_rows(menu, depth, fanout)]
+    keyed = _with_keys(ctx, t["menu_items"], _tree_fill(ctx, nodes))
+    by_path = {row["_path"]: row["id"] for row in keyed}
+    for row in keyed:
+        parent_path = row["_path"][:-1]
+        row["parent_id"] = by_path[parent_path] if parent_path else None
+    ctx.insert(t["menu_items"], [{k: v for k, v in r.items() if k != "_path"} for r in keyed])
+
+
+def _tree_rows(menu: str, depth: int, fanout: int) -> list[dict[str, Any]]:
+    """Nodes breadth first (parents before children), each with its path in the tree."""
+    rows: list[dict[str, Any]] = [{"menu": menu, "position": 0, "_path": (menu,)}]
+    frontier: list[tuple[object, ...]] = [(menu,)]
+    for _ in range(depth - 1):
+        next_frontier = []
+        for path in frontier:
+            for position in range(fanout):
+                child = (*path, position)
+                rows.append({"menu": menu, "position": position, "_path": child})
+                next_frontier.append(child)
+        frontier = next_frontier
+    return rows
+
+
+def _tree_fill(ctx: SeedContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    filled = []
+    for n, row in enumerate(rows):
+        values = MenuItemFactory.build(n, seed=ctx.parameters.seed, key=row["_path"], now=ctx.now)
+        if len(row["_path"]) == 1:
+            values["title"] = row["menu"].capitalize()
+            values["url"] = f"/{row['menu']}"
+        filled.append({**values, **row, "parent_id": None})
+    return filled
+
+
+def metrics_and_events(ctx: SeedContext, t: Tables) -> None:
+    """Daily metrics with a trend and a weekly wave; a weekly event on each metric."""
+    from seeds.factories import trend
+
+    days = ctx.setting("metric_days", 30)
+    first_day = (ctx.now - timedelta(days=days)).date()
+    metrics: list[dict[str, Any]] = []
+    for name, (base, slope, amplitude) in METRICS.items():
+        for day in range(days):
+            noise = ctx.random("metrics", (name, day)).uniform(-0.03, 0.03)
+            value = trend(day, base=base, slope=slope, amplitude=amplitude) * (1 + noise)
+            metrics.append(
+                {"name": name, "day": first_day + timedelta(days=day), "value": round(value, 2)}
+            )
+    metrics = _with_keys(ctx, t["metrics"], metrics)
+    ctx.insert(t["metrics"], metrics)
+    events = [
+        {
+            "metric_id": m["id"],
+            "occurred_on": m["day"],
+            "title": f"Weekly review: {m['name'].replace('_', ' ')}",
+            "description": f"{m['name']} was {m['value']} on {m['day'].isoformat()}",
+        }
+        for m in metrics
+        if (m["day"] - first_day).days % 7 == 6  # the last day of each week
+    ]
+    ctx.insert(t["events"], events)
+
+
+def stores(ctx: SeedContext, t: Tables) -> None:
+    """Stores around real cities: points (lon, lat) and service areas in metres."""
+    from app.seeds.cities import CITIES
+    from seeds import geo
+
+    per_city = ctx.setting("stores_per_city", 2)
+    rows = []
+    for city in CITIES:
+        for index in range(per_city):
+            stream = ctx.random("stores", (city.name, index))
+            lon, lat = geo.offset(
+                city.lon, city.lat, stream.uniform(-4_000, 4_000), stream.uniform(-4_000, 4_000)
+            )
+            radius = stream.randint(500, 5_000)
+            rows.append(
+                {
+                    "name": f"{city.name} #{index + 1}",
+                    "city": city.name,
+                    "location": geo.point(lon, lat),
+                    "service_area": geo.metre_buffer(lon, lat, radius),
+                }
+            )
+    ctx.insert(t["stores"], rows)
+
+
+def workflow(ctx: SeedContext, t: Tables) -> None:
+    """Items in every state, each with a history draft -> ... -> its state, in time order."""
+    count = ctx.setting("workflow_items", 24)
+    items = _build(ctx, WorkflowItemFactory, count)
+    for index, item in enumerate(items):
+        item["state"] = WORKFLOW[index % len(WORKFLOW)]  # every state is covered
+    items = _with_keys(ctx, t["workflow_items"], items)
+    history = []
+    for item in items:
+        stream = ctx.random("state_history", item["id"])
+        at = item["created_at"]
+        previous = None
+        for state in WORKFLOW[: WORKFLOW.index(item["state"]) + 1]:
+            history.append(
+                {
+                    "item_id": item["id"],
+                    "from_state": previous,
+                    "to_state": state,
+                    "transitioned_at": at,
+                }
+            )
+            previous = state
+            at = at + timedelta(hours=stream.randint(2, 72))
+        item["updated_at"] = history[-1]["transitioned_at"]
+    ctx.insert(t["workflow_items"], items)
+    ctx.insert(t["state_history"], history)

@@ -1,0 +1,97 @@
+"""Row factories: overrides, sequences, traits, related rows, and determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.models import User
+from app.seeds.factories import SprintFactory, TaskFactory, UserFactory
+from seeds.errors import ConfigurationError
+from seeds.factories import Choice, Factory, Lazy, Pool, Sequence, spread
+
+
+class Plain(Factory):
+    table = "plain"
+    word = Pool("word")
+    number = Lazy(lambda r: r.randint(1, 1_000_000))
+    label = Sequence("item-{n}")
+
+
+def test_override_sequence_and_trait() -> None:
+    demo = UserFactory.build(7, username="demo")
+    assert demo["username"] == "demo"
+    assert demo["email"] == "demo@example.com"  # derived fields see the override
+    assert Plain.build(3)["label"] == "item-3"
+    assert UserFactory.build(traits=("admin",))["is_admin"] is True
+    with pytest.raises(ConfigurationError, match="has no trait 'nope'"):
+        UserFactory.build(traits=("nope",))
+
+
+def test_same_seed_same_rows_independent_of_batch_size_and_order() -> None:
+    whole = UserFactory.build_batch(100, seed=5)
+    halves = UserFactory.build_batch(50, seed=5) + UserFactory.build_batch(50, seed=5, start=50)
+    backwards = [UserFactory.build(n, seed=5) for n in reversed(range(100))][::-1]
+    assert whole == halves == backwards
+    assert UserFactory.build_batch(100, seed=6) != whole
+
+
+def test_rows_do_not_depend_on_other_factories_or_fields() -> None:
+    before = Plain.build_batch(20, seed=1)
+    UserFactory.build_batch(500, seed=1)  # another factory in between changes nothing
+
+    class Wider(Plain):
+        extra = Lazy(lambda r: r.random())  # a new field changes no other field
+
+    after = [
+        {k: v for k, v in row.items() if k != "extra"} for row in Wider.build_batch(20, seed=1)
+    ]
+    assert Plain.build_batch(20, seed=1) == before == after
+
+
+def test_uniqueness_holds_at_scale_without_retries() -> None:
+    rows = list(UserFactory.iter_batch(200_000, seed=1))
+    assert len({r["username"] for r in rows}) == 200_000
+    assert len({r["email"] for r in rows}) == 200_000
+
+
+def test_children_depend_only_on_their_parent() -> None:
+    one = SprintFactory.children([{"id": 10}], fk="project_id", per_parent=(2, 4), seed=3)
+    two = SprintFactory.children(
+        [{"id": 9}, {"id": 10}], fk="project_id", per_parent=(2, 4), seed=3
+    )
+    assert [r for r in two if r["project_id"] == 10] == one
+    assert all(r["ends_on"] > r["starts_on"] for r in two)
+    assert [r["name"] for r in one] == [f"Sprint {i + 1}" for i in range(len(one))]
+
+
+def test_choice_weights_are_respected() -> None:
+    statuses = [r["status"] for r in TaskFactory.build_batch(20_000, seed=2)]
+    share = {s: statuses.count(s) / len(statuses) for s in ("todo", "doing", "done")}
+    assert share["todo"] == pytest.approx(0.5, abs=0.02)
+    assert share["doing"] == pytest.approx(0.2, abs=0.02)
+    with pytest.raises(ConfigurationError):
+        Choice(["a", "b"], weights=[1])
+
+
+def test_locale_changes_the_pool() -> None:
+    class German(Factory):
+        table = "people"
+        locale = "de_DE"
+        city = Pool("city")
+
+    class English(German):
+        locale = "en_US"
+
+    german = {r["city"] for r in German.build_batch(300, seed=1)}
+    english = {r["city"] for r in English.build_batch(300, seed=1)}
+    assert not german & english
+    assert any(c.endswith(("hausen", "stadt", "dorf", "burg", "heim", "berg")) for c in german)
+
+
+def test_orm_instances_on_request() -> None:
+    [user] = UserFactory.instances(User, UserFactory.build_batch(1, seed=1))
+    assert isinstance(user, User) and user.username.endswith("0")
+
+
+def test_spread_splits_exactly() -> None:
+    assert spread(3, 10) == [4, 3, 3] and sum(spread(7, 100)) == 100
