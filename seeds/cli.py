@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -203,8 +204,8 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
         return
     title = f"plan: {'downgrade' if down else 'upgrade'} to {target} (nothing was changed)"
     table = Table(title=title)
-    for name in ("revision", "action", "table", "rows"):
-        table.add_column(name, justify="right" if name == "rows" else "left")
+    for name in ("revision", "action", "table", "rows", "rows/s"):
+        table.add_column(name, justify="right" if name.startswith("rows") else "left")
     notes = []
     for outcome in outcomes:
         data = _outcome_json(outcome)
@@ -212,11 +213,13 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
         for index, (name, count) in enumerate(counts.items()):
             first = index == 0
             reached = " (cascade)" if name in data.get("cascade", {}) else ""
+            rate = data.get("rows_per_second", {}).get(name)
             table.add_row(
                 data["revision"] if first else "",
                 data["action"] if first else "",
                 name + reached,
                 f"{count:,}" if name else "",
+                f"{rate:,.0f}" if rate else "",
             )
         if data.get("reason"):
             notes.append(f"{data['revision']}: {data['action']} because {data['reason']}")
@@ -228,7 +231,12 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
 def _outcome_json(outcome: object) -> dict[str, Any]:
     if isinstance(outcome, SeedOutcome):
         action = "insert" if outcome.status == "applied" else "skip (other environment)"
-        return {"revision": outcome.revision, "action": action, "rows": dict(outcome.row_counts)}
+        return {
+            "revision": outcome.revision,
+            "action": action,
+            "rows": dict(outcome.row_counts),
+            "rows_per_second": {k: round(v) for k, v in outcome.rows_per_second.items()},
+        }
     if isinstance(outcome, UndoPlan):
         return {
             "revision": outcome.revision,
@@ -294,3 +302,137 @@ def verify(schema: str | None, environment: str | None, as_json: bool) -> None:
                 console.print(f"      {problem}", highlight=False)
         console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed", highlight=False)
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@click.option(
+    "--mark-copy",
+    metavar="DATABASE",
+    default=None,
+    help="Mark this database (give its name) as a copy first; needed once per copy.",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File holding the secret key (default: $SEEDS_ANONYMIZE_KEY).",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--schema", envvar="SCHEMA", default=None, help="PostgreSQL schema of the tables.")
+@_JSON_OPTION
+def anonymize(
+    dry_run: bool,
+    mark_copy: str | None,
+    key_file: str | None,
+    batch_size: int,
+    schema: str | None,
+    as_json: bool,
+) -> None:
+    """Rewrite the personal columns of a copy ([tool.seeds.anonymize]) under a secret key.
+
+    Deterministic: the same key maps the same value to the same fake everywhere. One
+    transaction: a failure leaves the database as it was. Refuses a database that is
+    not marked as a copy (--mark-copy NAME marks it).
+    """
+    # Late imports: Faker and the progress bar cost start-up time no other command needs.
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from seeds import anonymize as anonymization
+
+    rules = anonymization.load_rules(project_root())
+    key = anonymization.load_key(os.environ, key_file)
+    target = target_for(schema)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def advance(table: str, done: int, total: int) -> None:
+        if table not in tasks:
+            tasks[table] = bar.add_task(table, total=total)
+        bar.update(tasks[table], completed=done)
+
+    with bar, connect(target) as conn:
+        report = anonymization.anonymize(
+            conn,
+            rules,
+            key,
+            schema=target.schema,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            mark_copy=mark_copy,
+            progress=advance,
+        )
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+        return
+    what = "dry run (nothing was changed)" if dry_run else "rewritten"
+    table = Table(title=f"anonymize {report.database}: {what}")
+    for name in ("column", "kind", "unique", "rows", "changed"):
+        table.add_column(name, justify="right" if name in ("rows", "changed") else "left")
+    for column in report.columns:
+        table.add_row(
+            f"{column.table}.{column.column}",
+            column.kind.value,
+            "yes" if column.unique else "",
+            f"{column.rows:,}",
+            f"{column.changed:,}",
+        )
+    console.print(table)
+    # Samples below the table: a fake can be long, and a table column would wrap it.
+    for column in report.columns:
+        for before, after in column.samples:
+            console.print(f"  {column.table}.{column.column}: {before} -> {after}", highlight=False)
+    if dry_run:
+        console.print(f"{report.rows:,} rows would be rewritten", highlight=False)
+    else:
+        console.print(
+            f"{report.rows:,} rows rewritten in {report.seconds:.1f}s "
+            f"({report.rows_per_second:,.0f} rows/s)",
+            highlight=False,
+        )
+    if report.marked_copy:
+        console.print(f"marked database {report.database!r} as a copy", highlight=False)
+    if dry_run and not report.is_copy:
+        console.print(
+            f"not marked as a copy: the real run needs --mark-copy {report.database}",
+            highlight=False,
+        )
+
+
+@main.command()
+@click.option("--rows", default=100_000, show_default=True, help="Rows per strategy.")
+@click.option(
+    "--write",
+    "output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the report (e.g. BENCHMARKS.md).",
+)
+def bench(rows: int, output: Path | None) -> None:
+    """Generate and load rows with every strategy, side by side, on a scratch database.
+
+    Always the project-local cluster's own scratch database (created and dropped
+    here), never DATABASE_URL: the benchmark drops and creates tables.
+    """
+    from seeds import benchmark
+    from seeds.devdb import DevDB
+
+    devdb = DevDB(project_root())
+    devdb.start()
+    name = "seedchain_bench"
+    devdb.drop_database(name)
+    devdb.create_database(name)
+    try:
+        results = benchmark.run(devdb.url(name), rows)
+    finally:
+        devdb.drop_database(name)
+    text = benchmark.report(results, benchmark.machine())
+    click.echo(text)
+    if output is not None:
+        output.write_text(text)

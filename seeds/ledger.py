@@ -111,6 +111,11 @@ class EventKind(enum.StrEnum):
 
     STAMP = "stamp"
     OVERRIDE = "override"
+    # ``seeds anonymize --mark-copy``: this database is a copy (of production, say)
+    # whose personal data may be rewritten; the event names the database it marks.
+    COPY = "copy"
+    # One completed ``seeds anonymize`` run: which columns, how many rows.
+    ANONYMIZE = "anonymize"
 
 
 events = sa.Table(

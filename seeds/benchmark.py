@@ -1,0 +1,266 @@
+"""Seedchain's benchmark: generating and loading rows, every strategy in one run.
+
+``scripts/bench`` runs this against a scratch database on the project-local cluster
+and writes BENCHMARKS.md. Figures are side by side and as ratios to the slowest, from
+one run on one machine, never asserted anywhere: they are for reading.
+
+Generation: Faker called per value (the catalogue's factory) against a Seedchain
+factory sampling Faker pools. Loading the same rows into the same table: the ORM
+(``add_all`` + flush, the catalogue's pattern), Core ``executemany``, Seedchain's
+recorded insert (``ctx.insert``: multi-row VALUES plus ledger keys and row hashes in
+one statement), and Seedchain's bulk path (``ctx.bulk``: keys reserved first, COPY,
+key ranges in the ledger).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from faker import Faker
+from sqlalchemy import orm
+from sqlalchemy.pool import NullPool
+
+from seeds import ledger
+from seeds.dialects import Sink, impl_for
+from seeds.dialects.base import rows_per_statement
+from seeds.factories import Factory, Lazy, Pool
+
+log = logging.getLogger(__name__)
+
+
+class BenchUserFactory(Factory):
+    """A users-like row: the shape of the reference app's users."""
+
+    table = "bench_users"
+    first_name = Pool("first_name")
+    last_name = Pool("last_name")
+    username = Lazy(lambda r: f"{r['first_name']}.{r['last_name']}.{r.n}".lower())
+    email = Lazy(lambda r: f"{r['username']}@example.com")
+
+
+def faker_rows(count: int, seed: int = 12345) -> list[dict[str, Any]]:
+    """The catalogue's way: a Faker call per value."""
+    fake = Faker()
+    fake.seed_instance(seed)
+    rows = []
+    for n in range(count):
+        first, last = fake.first_name(), fake.last_name()
+        username = f"{first}.{last}.{n}".lower()
+        rows.append(
+            {
+                "first_name": first,
+                "last_name": last,
+                "username": username,
+                "email": f"{username}@example.com",
+            }
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Result:
+    """One strategy's figure."""
+
+    group: str
+    strategy: str
+    rows: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Rows per second."""
+        return self.rows / self.seconds if self.seconds else float("inf")
+
+
+def _timed(function: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def _table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "bench_users",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("first_name", sa.String(100), nullable=False),
+        sa.Column("last_name", sa.String(100), nullable=False),
+        sa.Column("username", sa.String(200), nullable=False, unique=True),
+        sa.Column("email", sa.String(255), nullable=False),
+    )
+
+
+def run(url: str, rows: int) -> list[Result]:
+    """Run every strategy for ``rows`` rows against the (scratch) database at ``url``."""
+    results = []
+    faker_count = min(rows, 20_000)  # per-call Faker is slow; its rate does not depend on n
+    results.append(
+        Result(
+            "generate",
+            "Faker per value (catalogue)",
+            faker_count,
+            _timed(lambda: faker_rows(faker_count)),
+        )
+    )
+    built: list[dict[str, Any]] = []
+    seconds = _timed(lambda: built.extend(BenchUserFactory.build_batch(rows)))
+    results.append(Result("generate", "Seedchain factory (Faker pools)", rows, seconds))
+
+    engine = sa.create_engine(url, poolclass=NullPool)
+    metadata = sa.MetaData()
+    table = _table(metadata)
+    impl = impl_for(engine.dialect.name)
+    columns = ["first_name", "last_name", "username", "email"]
+
+    def fresh(conn: sa.Connection) -> None:
+        metadata.drop_all(conn, checkfirst=True)
+        ledger.metadata.drop_all(conn, checkfirst=True)
+        metadata.create_all(conn)
+        for statement in ledger.create_statements():
+            conn.execute(statement)
+
+    def orm_add_all(conn: sa.Connection) -> None:
+        class BenchUser:
+            pass
+
+        registry = orm.registry()
+        registry.map_imperatively(BenchUser, table)
+        with orm.Session(bind=conn) as session:
+            objects = []
+            for row in built:
+                obj = BenchUser()
+                for key, value in row.items():
+                    setattr(obj, key, value)
+                objects.append(obj)
+            session.add_all(objects)
+            session.flush()
+        registry.dispose()
+
+    def core_executemany(conn: sa.Connection) -> None:
+        statement = sa.insert(table)
+        size = rows_per_statement(len(columns))
+        for start in range(0, len(built), size):
+            conn.execute(statement, built[start : start + size])
+
+    def ledger_row(conn: sa.Connection) -> int:
+        return int(
+            conn.execute(
+                ledger.ledger.insert()
+                .values(
+                    revision="bench",
+                    environment="development",
+                    status="applied",
+                    applied_at=sa.func.now(),
+                    duration_ms=0,
+                    row_counts={},
+                    faker_seed=0,
+                    reference_time="",
+                    source_checksum="",
+                    undo={},
+                )
+                .returning(ledger.ledger.c.id)
+            ).scalar_one()
+        )
+
+    def recorded_insert(conn: sa.Connection) -> None:
+        ledger_id = ledger_row(conn)
+        sink = Sink(conn, lambda statement: None, "bench")
+        size = rows_per_statement(len(columns))
+        ref = sa.literal(ledger_id, sa.BigInteger)
+        for start in range(0, len(built), size):
+            impl.insert_recorded(
+                sink,
+                table,
+                built[start : start + size],
+                hashed=columns,
+                conflict_on=None,
+                ledger_ref=ref,
+            )
+
+    def bulk_copy(conn: sa.Connection) -> None:
+        keys = impl.reserve_keys(conn, table, len(built))
+        tuples = (
+            (key, r["first_name"], r["last_name"], r["username"], r["email"])
+            for key, r in zip(keys, built, strict=True)
+        )
+        impl.bulk_write(conn, table, ["id", *columns], tuples)
+        impl.record_bulk_keys(conn, table, ledger_row(conn), keys)
+
+    strategies = [
+        ("ORM add_all + flush (catalogue)", orm_add_all),
+        ("Core executemany", core_executemany),
+        ("Seedchain ctx.insert (recorded)", recorded_insert),
+        ("Seedchain ctx.bulk (COPY)", bulk_copy),
+    ]
+    try:
+        for name, strategy in strategies:
+            with engine.begin() as conn:
+                fresh(conn)
+            with engine.begin() as conn:
+                seconds = _timed(functools.partial(strategy, conn))
+                loaded = conn.scalar(sa.select(sa.func.count()).select_from(table))
+            if loaded != rows:
+                msg = f"{name} loaded {loaded} rows, expected {rows}"
+                raise RuntimeError(msg)
+            results.append(Result("load", name, rows, seconds))
+            log.info("%s: %d rows in %.2f s", name, rows, seconds)
+    finally:
+        with engine.begin() as conn:
+            metadata.drop_all(conn, checkfirst=True)
+        engine.dispose()
+    return results
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        kib = int(meminfo.read_text().split()[1])
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": f"{cpu} ({os.cpu_count()} cores)",
+        "memory": memory,
+        "python": platform.python_version(),
+        "sqlalchemy": sa.__version__,
+    }
+
+
+def report(results: list[Result], details: dict[str, str]) -> str:
+    """BENCHMARKS.md: the machine, then each group as a table with ratios."""
+    lines = ["# Benchmarks", "", "Written by `scripts/bench` (one run; figures side by side).", ""]
+    lines += [f"- {key}: {value}" for key, value in details.items()]
+    for group, title in (("generate", "Generating user rows"), ("load", "Loading user rows")):
+        chosen = [r for r in results if r.group == group]
+        slowest = min(r.rate for r in chosen)
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| strategy | rows | seconds | rows/s | vs slowest |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in chosen:
+            lines.append(
+                f"| {r.strategy} | {r.rows:,} | {r.seconds:.2f} | {r.rate:,.0f} | "
+                f"{r.rate / slowest:.1f}x |"
+            )
+    return "\n".join(lines) + "\n"
