@@ -72,7 +72,8 @@ def load_order(tables: list[sa.Table]) -> LoadOrder:
             c
             for t in tables
             for c in t.foreign_key_constraints
-            if c.referred_table.name in names and c.referred_table is not t
+            if c.referred_table.name in names
+            and c.referred_table is not t
             and (c.deferrable or all(e.parent.nullable for e in c.elements))
         ),
         # Deferring costs nothing at load time; NULL-then-UPDATE costs an update.
@@ -87,7 +88,8 @@ def load_order(tables: list[sa.Table]) -> LoadOrder:
         except graphlib.CycleError as err:
             cycle = set(err.args[1])
             breakable = [
-                c for c in candidates
+                c
+                for c in candidates
                 if c not in dropped and c.table.name in cycle and c.referred_table.name in cycle
             ]
             if not breakable:
