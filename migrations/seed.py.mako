@@ -20,8 +20,8 @@ ${line}
 
 from seeds import SeedContext, seed
 
-revision: str = ${repr(up_revision)}
-down_revision: str | Sequence[str] | None = ${repr(down_revision)}
+revision: str = ${up_revision_code}
+down_revision: str | Sequence[str] | None = ${down_revision_code}
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -32,7 +32,15 @@ ${table}
 % endfor
 
 
-@seed(environments=${repr(list(environments))}, tables=[${", ".join(table_vars)}])
+<% decorator = f"@seed(environments={environments_code}, tables=[{', '.join(table_vars)}])" %>\
+% if len(decorator) <= 100:
+${decorator}
+% else:
+@seed(
+    environments=${environments_code},
+    tables=[${", ".join(table_vars)}],
+)
+% endif
 def upgrade(ctx: SeedContext) -> None:
     """${message}"""
     # Write rows with ctx.insert(table, rows), or ctx.ensure(table, rows, key=[...])

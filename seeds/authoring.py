@@ -8,6 +8,7 @@ project has none.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ def _type_code(column: sa.Column[Any], imports: set[str]) -> str:
         imports.add("from geoalchemy2 import Geometry")
         kind = getattr(type_, "geometry_type", "GEOMETRY")
         srid = getattr(type_, "srid", -1)
-        return f"Geometry({kind!r}, srid={srid}, spatial_index=False)"
+        return f"Geometry({_q(kind)}, srid={srid}, spatial_index=False)"
     try:
         generic = type_.as_generic()
     except NotImplementedError:
@@ -46,11 +47,25 @@ def _type_code(column: sa.Column[Any], imports: set[str]) -> str:
     return f"sa.{generic!r}"
 
 
+def _q(text: str) -> str:
+    """A double-quoted Python string literal (ruff's style; JSON escapes are Python's)."""
+    return json.dumps(text)
+
+
+def _call(name: str, parts: list[str], indent: str = "    ") -> str:
+    """``name(a, b)`` on one line, or one argument per line when it would be too long."""
+    line = f"{indent}{name}({', '.join(parts)}),"
+    if len(line) <= 100:
+        return line
+    inner = "".join(f"{indent}    {part},\n" for part in parts)
+    return f"{indent}{name}(\n{inner}{indent}),"
+
+
 def render_table(table: sa.Table, variable: str, imports: set[str]) -> str:
     """Python source declaring ``table`` as ``sa.Table`` on ``_meta``."""
-    lines = [f"{variable} = sa.Table(", f"    {table.name!r},", "    _meta,"]
+    lines = [f"{variable} = sa.Table(", f"    {_q(table.name)},", "    _meta,"]
     for column in table.columns:
-        parts = [repr(column.name), _type_code(column, imports)]
+        parts = [_q(column.name), _type_code(column, imports)]
         if column.identity is not None:
             parts.append("sa.Identity()")
         if column.primary_key:
@@ -60,16 +75,15 @@ def render_table(table: sa.Table, variable: str, imports: set[str]) -> str:
         default = column.server_default
         if default is not None and column.identity is None:
             text = str(getattr(default, "arg", default))
-            parts.append(f"server_default=sa.text({text!r})")
-        lines.append(f"    sa.Column({', '.join(parts)}),")
+            parts.append(f"server_default=sa.text({_q(text)})")
+        lines.append(_call("sa.Column", parts))
     for constraint in sorted(table.constraints, key=lambda c: str(c.name)):
         if isinstance(constraint, sa.UniqueConstraint):
-            columns = ", ".join(repr(c.name) for c in constraint.columns)
-            lines.append(f"    sa.UniqueConstraint({columns}),")
+            lines.append(_call("sa.UniqueConstraint", [_q(c.name) for c in constraint.columns]))
         elif isinstance(constraint, sa.ForeignKeyConstraint):
             local = [e.parent.name for e in constraint.elements]
             remote = [f"{e.column.table.name}.{e.column.name}" for e in constraint.elements]
-            lines.append(f"    sa.ForeignKeyConstraint({local!r}, {remote!r}),")
+            lines.append(_call("sa.ForeignKeyConstraint", [json.dumps(local), json.dumps(remote)]))
     lines.append(")")
     return "\n".join(lines)
 
@@ -142,8 +156,11 @@ def new_seed_revision(
         message=message,
         up_revision=revision,
         down_revision=heads[0],
+        up_revision_code=_q(revision),
+        down_revision_code=_q(heads[0]),
         create_date=(now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S"),
         environments=envs,
+        environments_code=json.dumps(envs),
         imports=sorted(imports),
         tables=rendered,
         table_vars=variables,
