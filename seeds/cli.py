@@ -339,9 +339,10 @@ def anonymize(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from seeds import anonymize as anonymization
+    from seeds import pseudonyms
 
-    rules = anonymization.load_rules(project_root())
-    key = anonymization.load_key(os.environ, key_file)
+    rules = pseudonyms.load_rules(project_root())
+    key = pseudonyms.load_key(os.environ, key_file)
     target = target_for(schema)
     bar = Progress(
         TextColumn("{task.description}"),
