@@ -281,7 +281,7 @@ class SeedContext:
                 for row in rows
             ]
             self.connection.execute(statement, params)
-            assert self._ledger_id is not None
+            assert self._ledger_id is not None  # self.connection above refused offline runs
             self._impl.refresh_hashes(
                 self.connection, table, self._ledger_id, self.loads[table.name].hashed
             )
@@ -312,8 +312,7 @@ class SeedContext:
             )
         load.hashed = hashed
         wanted = [tuple(k) for k in keys]
-        assert self._ledger_id is not None or self.offline
-        if self._ledger_id is None:
+        if self._ledger_id is None:  # offline: there is no ledger row to attach keys to
             raise OfflineUnsupported(f"seed {self.revision}: adopt() needs the database")
         found = self._impl.adopt_recorded(
             self.connection, t, wanted, hashed=hashed, ledger_id=self._ledger_id
