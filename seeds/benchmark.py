@@ -246,7 +246,15 @@ def machine() -> dict[str, str]:
 
 def report(results: list[Result], details: dict[str, str]) -> str:
     """BENCHMARKS.md: the machine, then each group as a table with ratios."""
-    lines = ["# Benchmarks", "", "Written by `scripts/bench` (one run; figures side by side).", ""]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `scripts/bench` (one run; figures side by side). Generating: a users-like",
+        "row (first and last name, username, e-mail); Faker per value is timed on at most",
+        "20,000 rows, its cost per row does not depend on the count. Loading: the same rows",
+        "into the same table, each strategy in its own transaction on a fresh table.",
+        "",
+    ]
     lines += [f"- {key}: {value}" for key, value in details.items()]
     for group, title in (("generate", "Generating user rows"), ("load", "Loading user rows")):
         chosen = [r for r in results if r.group == group]
