@@ -157,10 +157,12 @@ def status(schema: str | None, as_json: bool) -> None:
 def render_status(statuses: list[SeedStatus]) -> None:
     """Print the status table, then one line per drifted seed."""
     table = Table(title="seed revisions")
-    for name in ("revision", "runs in", "state", "env", "rows", "applied", "ms"):
-        table.add_column(name, justify="right" if name == "ms" else "left")
+    # Narrow enough for 80 columns; --json has everything (per-table rows, duration).
+    for name in ("revision", "runs in", "state", "ran in", "rows (tables)", "applied"):
+        table.add_column(name, no_wrap=name != "runs in")
     for s in statuses:
-        rows = "\n".join(f"{t} {n:,}" for t, n in s.row_counts.items())
+        total = sum(s.row_counts.values())
+        rows = f"{total:,} ({len(s.row_counts)})" if s.row_counts else ""
         state = s.state + (" [red](drift)[/red]" if s.drift else "")
         table.add_row(
             s.revision,
@@ -168,8 +170,7 @@ def render_status(statuses: list[SeedStatus]) -> None:
             state,
             s.environment or "",
             rows,
-            s.applied_at.strftime("%Y-%m-%d %H:%M") if s.applied_at else "",
-            "" if s.duration_ms is None else str(s.duration_ms),
+            s.applied_at.strftime("%m-%d %H:%M") if s.applied_at else "",
         )
     console.print(table)
     for s in statuses:
@@ -297,9 +298,9 @@ def verify(schema: str | None, environment: str | None, as_json: bool) -> None:
     else:
         for result in results:
             mark = "[green]ok[/green]  " if result.passed else "[red]FAIL[/red]"
-            console.print(f"{mark} {result.name}", highlight=False)
+            console.print(f"{mark} {result.name}", highlight=False, soft_wrap=True)
             for problem in result.problems:
-                console.print(f"      {problem}", highlight=False)
+                console.print(f"      {problem}", highlight=False, soft_wrap=True)
         console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed", highlight=False)
     sys.exit(1 if failed else 0)
 
