@@ -224,6 +224,7 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
             )
         if data.get("reason"):
             notes.append(f"{data['revision']}: {data['action']} because {data['reason']}")
+        notes.extend(f"{data['revision']}: warning: {w}" for w in data.get("warnings", []))
     console.print(table)
     for note in notes:
         console.print(note, highlight=False)
@@ -247,6 +248,7 @@ def _outcome_json(outcome: object) -> dict[str, Any]:
             "rows": outcome.rows_removed,
             "cascade": outcome.cascade,
             "changed": {t.name: t.changed for t in outcome.tables if t.changed},
+            "warnings": outcome.warnings,
         }
     raise TypeError(outcome)
 

@@ -122,3 +122,18 @@ def test_new_refuses_a_database_behind_head(project: SeedProject) -> None:
     result = seeds(project, "new", "x", "--env", "development", "--tables", "users")
     assert result.returncode == 1
     assert "run `alembic upgrade head` first" in result.stderr
+
+
+def test_plan_warns_about_an_unindexed_foreign_key(project: SeedProject, engine: sa.Engine) -> None:
+    project.upgrade("s2", env="development")
+    with engine.begin() as conn:  # an app row forces the keyed delete
+        conn.execute(sa.text("INSERT INTO users (username, email) VALUES ('app', 'a@x')"))
+        conn.execute(sa.text("DROP INDEX ix_posts_user_id"))
+    result = seeds(project, "plan", "--downgrade", "s1", "--json")
+    assert result.returncode == 0, result.stderr
+    [plan] = json.loads(result.stdout)
+    assert plan["method"] == "delete"
+    assert plan["warnings"] == [
+        "posts.user_id references users without an index; the delete scans posts once per "
+        "removed row (add an index)"
+    ]
