@@ -124,12 +124,15 @@ class SeedRevision:
         started = time.perf_counter()
         self.function(ctx)
         duration_ms = round((time.perf_counter() - started) * 1000)
+        counts = {name: load.rows for name, load in ctx.loads.items()}
         sink.execute(
             ledger.ledger.update()
             .where(ledger.ledger.c.id == ledger_ref)
             .values(
+                # Offline nobody knows how many rows ON CONFLICT skipped, or how long
+                # it took; and the rendered SQL must be the same text every run.
                 duration_ms=0 if run.offline else duration_ms,
-                row_counts={} if run.offline else {n: ld.rows for n, ld in ctx.loads.items()},
+                row_counts={} if run.offline else counts,
                 data_checksum=ctx.data_checksum,
                 undo={
                     "tables": [load.undo_record() for load in ctx.loads.values()],
@@ -137,7 +140,6 @@ class SeedRevision:
                 },
             )
         )
-        counts = {name: load.rows for name, load in ctx.loads.items()}
         sequences = []
         if run.dry_run:
             for load in ctx.loads.values():
