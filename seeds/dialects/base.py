@@ -112,6 +112,16 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
+def columns_in(
+    columns: Sequence[sa.ColumnElement[Any]], keys: Iterable[Sequence[Any]]
+) -> sa.ColumnElement[bool]:
+    """``col IN (...)`` for one column, ``(a, b) IN ((...), ...)`` for several."""
+    values = [tuple(key) for key in keys]
+    if len(columns) == 1:
+        return columns[0].in_([value[0] for value in values])
+    return sa.tuple_(*columns).in_(values)
+
+
 def single_integer_key(table: sa.Table) -> sa.Column[Any] | None:
     """The key column when the primary key is one integer column, else None."""
     columns = list(table.primary_key.columns)
@@ -329,11 +339,7 @@ class GenericImpl:
         )
 
     def _key_filter(self, table: sa.Table, keys: Sequence[Any]) -> sa.ColumnElement[bool]:
-        pk = list(table.primary_key.columns)
-        values = [tuple(key) for key in keys]
-        if len(pk) == 1:
-            return pk[0].in_([v[0] for v in values])
-        return sa.tuple_(*pk).in_(values)
+        return columns_in(list(table.primary_key.columns), keys)
 
     def _batches(self, conn: Connection, table: sa.Table, ledger_id: int) -> Iterator[list[Any]]:
         recorded = self._recorded_keys(conn, table, ledger_id)

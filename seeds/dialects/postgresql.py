@@ -18,7 +18,14 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCLASS
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
 
-from seeds.dialects.base import GenericImpl, Row, SequenceState, Sink, single_integer_key
+from seeds.dialects.base import (
+    GenericImpl,
+    Row,
+    SequenceState,
+    Sink,
+    columns_in,
+    single_integer_key,
+)
 from seeds.ledger import ledger_keys
 
 if TYPE_CHECKING:
@@ -233,16 +240,13 @@ class PostgresImpl(GenericImpl):
     ) -> int:
         pk = list(table.primary_key.columns)
         int_key = single_integer_key(table)
+        key_json: sa.ColumnElement[Any] = (
+            sa.null() if int_key is not None else sa.cast(sa.func.json_build_array(*pk), sa.Text)
+        )
+        first: sa.ColumnElement[Any] = int_key if int_key is not None else sa.null()
         found = 0
         for start in range(0, len(keys), 1_000):
-            batch = [tuple(k) for k in keys[start : start + 1_000]]
-            where = pk[0].in_([k[0] for k in batch]) if len(pk) == 1 else sa.tuple_(*pk).in_(batch)
-            key_json: sa.ColumnElement[Any] = (
-                sa.null()
-                if int_key is not None
-                else sa.cast(sa.func.json_build_array(*pk), sa.Text)
-            )
-            first: sa.ColumnElement[Any] = int_key if int_key is not None else sa.null()
+            where = columns_in(pk, keys[start : start + 1_000])
             record = ledger_keys.insert().from_select(
                 ["ledger_id", "table_name", "first_key", "last_key", "key", "row_hash"],
                 sa.select(

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from seeds.dialects.base import GenericImpl, SequenceState, Sink, single_integer_key
+from seeds.dialects.base import GenericImpl, SequenceState, Sink, columns_in, single_integer_key
 from seeds.errors import ConfigurationError, SeedDataError
 
 if TYPE_CHECKING:
@@ -200,12 +200,6 @@ def _failed_columns(message: str, table: sa.Table) -> list[str]:
     return [name for name in names if name in table.c]
 
 
-def _key_filter(columns: Sequence[sa.ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]) -> Any:
-    if len(columns) == 1:
-        return columns[0].in_([key[0] for key in keys])
-    return sa.tuple_(*columns).in_(keys)
-
-
 def _candidates(rows: Sequence[Row], columns: Sequence[str]) -> list[tuple[int, tuple[Any, ...]]]:
     """(index, values) of the rows that set every one of ``columns`` to a value."""
     return [
@@ -228,7 +222,7 @@ def _existing_key(
     if not columns or not candidates:
         return None
     selected = [table.c[c] for c in columns]
-    query = sa.select(*selected).where(_key_filter(selected, [key for _, key in candidates]))
+    query = sa.select(*selected).where(columns_in(selected, [key for _, key in candidates]))
     taken = {tuple(found) for found in conn.execute(query)}
     for index, key in candidates:
         if key in taken:
@@ -259,7 +253,7 @@ def _dangling_reference(conn: Connection, table: sa.Table, rows: Sequence[Row]) 
             schema=schema,
         )
         selected = list(parent.c)
-        query = sa.select(*selected).where(_key_filter(selected, [key for _, key in candidates]))
+        query = sa.select(*selected).where(columns_in(selected, [key for _, key in candidates]))
         present = {tuple(found) for found in conn.execute(query)}
         if referred == table.name:  # a tree: rows of the same statement count too
             present |= {key for _, key in _candidates(rows, referred_columns)}
