@@ -188,7 +188,7 @@ def run(url: str, rows: int) -> list[Result]:
             )
 
     def bulk_copy(conn: sa.Connection) -> None:
-        keys = impl.reserve_keys(conn, table, len(built))
+        keys = impl.reserve_keys(conn, table, len(built), sequence=impl.sequence_state(conn, table))
         tuples = (
             (key, r["first_name"], r["last_name"], r["username"], r["email"])
             for key, r in zip(keys, built, strict=True)

@@ -69,6 +69,7 @@ class TableLoad:
     sequence: SequenceState | None = None
     bulk: bool = False
     seconds: float = 0.0
+    reserved_to: int = 0  # highest key handed out by reserve_keys
 
     def undo_record(self) -> dict[str, Any]:
         """The JSON-able part of the ledger's ``undo`` column for this table."""
@@ -198,8 +199,12 @@ class SeedContext:
         Bulk loads set keys themselves so foreign keys resolve in memory.
         """
         t = self._table(table)
-        self._load(t)
-        return self._impl.reserve_keys(self.connection, t, count)
+        load = self._load(t)
+        keys = self._impl.reserve_keys(
+            self.connection, t, count, sequence=load.sequence, reserved_to=load.reserved_to
+        )
+        load.reserved_to = max([load.reserved_to, *keys])
+        return keys
 
     def bulk(
         self, table: sa.Table | str, columns: Sequence[str], rows: Iterable[Sequence[Any]]

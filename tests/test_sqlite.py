@@ -320,6 +320,30 @@ downgrade = upgrade.downgrade
 )
 
 
+def test_reserved_keys_do_not_overlap_before_they_are_written(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    # Without a sequence, max(id) cannot see keys handed out but not yet written.
+    project.revision(
+        "s2",
+        FROZEN_USERS
+        + """
+
+@seed(environments=["testing"], tables=[users, posts])
+def upgrade(ctx: SeedContext) -> None:
+    first = ctx.reserve_keys(users, 2)
+    second = ctx.reserve_keys(users, 2)
+    rows = [{"id": k, "username": f"u{k}", "email": f"{k}@x"} for k in first + second]
+    ctx.insert(users, rows)
+
+
+downgrade = upgrade.downgrade
+""",
+    )
+    project.upgrade("head", env="testing")
+    assert [r[0] for r in rows(engine, "users")] == [1, 2, 3, 4]
+
+
 def test_ensure_is_idempotent_against_an_existing_row(
     project: SeedProject, engine: sa.Engine
 ) -> None:

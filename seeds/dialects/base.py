@@ -318,13 +318,27 @@ class GenericImpl:
         for start in range(0, len(payload), 5_000):
             conn.execute(ledger_keys.insert(), payload[start : start + 5_000])
 
-    def reserve_keys(self, conn: Connection, table: sa.Table, count: int) -> list[int]:
-        """Keys for ``count`` new rows, handed out before writing."""
+    def reserve_keys(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        count: int,
+        *,
+        sequence: SequenceState | None,
+        reserved_to: int = 0,
+    ) -> list[int]:
+        """Keys for ``count`` new rows, handed out before writing.
+
+        Args:
+            sequence: The table's key sequence, as the caller already read it.
+            reserved_to: The highest key this run has handed out for the table and
+                perhaps not written yet (without a sequence, max(key) cannot see it).
+        """
         column = single_integer_key(table)
         if column is None:
             msg = f"table {table.name} has no single integer key to reserve"
             raise ValueError(msg)
-        current = conn.scalar(sa.select(sa.func.max(column))) or 0
+        current = max(conn.scalar(sa.select(sa.func.max(column))) or 0, reserved_to)
         return list(range(current + 1, current + 1 + count))
 
     # -- undoing ------------------------------------------------------------------

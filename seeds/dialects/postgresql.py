@@ -319,14 +319,21 @@ class PostgresImpl(GenericImpl):
         for start in range(0, len(ranges), 5_000):
             conn.execute(ledger_keys.insert(), ranges[start : start + 5_000])
 
-    def reserve_keys(self, conn: Connection, table: sa.Table, count: int) -> list[int]:
-        state = self.sequence_state(conn, table)
-        if state is None:
-            return super().reserve_keys(conn, table, count)
+    def reserve_keys(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        count: int,
+        *,
+        sequence: SequenceState | None,
+        reserved_to: int = 0,
+    ) -> list[int]:
+        if sequence is None:
+            return super().reserve_keys(conn, table, count, sequence=None, reserved_to=reserved_to)
         series = sa.func.generate_series(1, count).table_valued("n")
         return list(
             conn.scalars(
-                sa.select(sa.func.nextval(sa.cast(state.name, REGCLASS))).select_from(series)
+                sa.select(sa.func.nextval(sa.cast(sequence.name, REGCLASS))).select_from(series)
             )
         )
 
