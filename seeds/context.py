@@ -9,7 +9,6 @@ revision's downgrade can remove exactly those rows.
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import logging
 import random
@@ -307,15 +306,7 @@ class SeedContext:
         """
         t = self._table(table)
         load = self._load(t)
-        hashed = [c.name for c in t.columns]
-        if load.hashed and load.hashed != hashed:
-            raise SeedDataError(
-                f"adopt() hashes every column {hashed}, but earlier rows of this seed set "
-                f"{load.hashed}; give inserted rows every column too",
-                revision=self.revision,
-                table=t.name,
-            )
-        load.hashed = hashed
+        hashed = self._hash_columns(load, [c.name for c in t.columns])
         wanted = [tuple(k) for k in keys]
         if self._ledger_id is None:  # offline: there is no ledger row to attach keys to
             raise OfflineUnsupported(f"seed {self.revision}: adopt() needs the database")
@@ -383,6 +374,19 @@ class SeedContext:
             self.loads[table.name] = TableLoad(table, sequence=sequence)
         return self.loads[table.name]
 
+    def _hash_columns(self, load: TableLoad, hashed: list[str]) -> list[str]:
+        # The undo compares each row with a hash over these columns; one set per
+        # table keeps that comparison meaningful (adopt() hashes every column).
+        if load.hashed and load.hashed != hashed:
+            raise SeedDataError(
+                f"sets columns {hashed}, but earlier rows of this seed set {load.hashed}; "
+                "give every row written to one table the same columns (None where empty)",
+                revision=self.revision,
+                table=load.table.name,
+            )
+        load.hashed = hashed
+        return hashed
+
     def _write(
         self, table: sa.Table, rows: list[Mapping[str, Any]], *, conflict_on: list[str] | None
     ) -> int | None:
@@ -403,17 +407,7 @@ class SeedContext:
         *,
         conflict_on: list[str] | None,
     ) -> int | None:
-        hashed = validate_rows(self.revision, table, rows)
-        if load.hashed and load.hashed != hashed:
-            # The undo compares each row with a hash over these columns; one set per
-            # table keeps that comparison meaningful.
-            raise SeedDataError(
-                f"sets columns {hashed}, but earlier rows of this seed set {load.hashed}; "
-                "give every row written to one table the same columns (None where empty)",
-                revision=self.revision,
-                table=table.name,
-            )
-        load.hashed = hashed
+        hashed = self._hash_columns(load, validate_rows(self.revision, table, rows))
         inserted: int | None = 0
         size = rows_per_statement(len(hashed))
         for start in range(0, len(rows), size):
@@ -455,9 +449,7 @@ class Checkpoint:
         self.name = name
         self._ctx = ctx
         self._savepoint = ctx.connection.begin_nested()
-        self._loads = copy.deepcopy(
-            {n: (ld.rows, list(ld.hashed), ld.seconds) for n, ld in ctx.loads.items()}
-        )
+        self._loads = {n: (ld.rows, list(ld.hashed), ld.seconds) for n, ld in ctx.loads.items()}
         self._checksum = ctx._checksum.copy()
         log.info("seed %s: checkpoint %r", ctx.revision, name)
 
