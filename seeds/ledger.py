@@ -184,6 +184,11 @@ def latest(conn: Connection, revision: str) -> sa.Row[Any] | None:
     ).first()
 
 
+def current(conn: Connection) -> dict[str, sa.Row[Any]]:
+    """The newest not-undone ledger row of every revision, in one query."""
+    return {row.revision: row for row in history(conn) if row.status != Status.UNDONE}
+
+
 def history(conn: Connection) -> list[sa.Row[Any]]:
     """Every ledger row, oldest first."""
     if not exists(conn):

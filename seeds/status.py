@@ -70,6 +70,7 @@ def applied_revisions(script: ScriptDirectory, heads: tuple[str, ...]) -> set[st
 def collect(conn: Connection, script: ScriptDirectory, schema: str | None) -> list[SeedStatus]:
     """The status of every seed revision of ``script`` in the connected database."""
     passed = applied_revisions(script, current_heads(conn, schema))
+    records = ledger.current(conn)
     statuses = []
     for rev, seed_revision in seed_revisions(script):
         title = (rev.doc or "").strip()
@@ -77,7 +78,7 @@ def collect(conn: Connection, script: ScriptDirectory, schema: str | None) -> li
         if rev.revision not in passed:
             statuses.append(SeedStatus(rev.revision, title, envs, "pending"))
             continue
-        record = ledger.latest(conn, rev.revision)
+        record = records.get(rev.revision)
         if record is None:
             statuses.append(SeedStatus(rev.revision, title, envs, "untracked"))
             continue

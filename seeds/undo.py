@@ -91,10 +91,13 @@ def _table_map(tables: Sequence[sa.Table], record: Any) -> list[tuple[sa.Table, 
     return pairs
 
 
-def cascade_reach(conn: Connection, seeded: set[str], schema: str | None) -> set[str]:
+ForeignKeys = dict[tuple[str | None, str], list[Any]]  # the inspector's get_multi_foreign_keys
+
+
+def cascade_reach(foreign_keys: ForeignKeys, seeded: set[str]) -> set[str]:
     """Tables a TRUNCATE ... CASCADE of ``seeded`` would also empty (FK closure)."""
     referencing: dict[str, set[str]] = {}
-    for (_, table), fks in sa.inspect(conn).get_multi_foreign_keys(schema=schema).items():
+    for (_, table), fks in foreign_keys.items():
         for fk in fks:
             referencing.setdefault(fk["referred_table"], set()).add(table)
     reach: set[str] = set()
@@ -131,6 +134,10 @@ def plan(
                 sequence=None if sequence is None else SequenceState(**sequence),
             )
         )
+    # Reflected once: both the TRUNCATE reach and the unindexed-key warning need them.
+    foreign_keys: ForeignKeys = (
+        dict(sa.inspect(conn).get_multi_foreign_keys(schema=schema)) if found else {}
+    )
     cascade: dict[str, int] = {}
     method, reason = "delete", ""
     if not impl.can_truncate:
@@ -138,7 +145,7 @@ def plan(
     elif not found:
         reason = "nothing was seeded"
     else:
-        reach = cascade_reach(conn, {t.name for t in found}, schema)
+        reach = cascade_reach(foreign_keys, {t.name for t in found})
         for name in sorted(reach):
             cascade[name] = impl.row_count(conn, sa.table(name, schema=schema))
         reflected = sa.MetaData()
@@ -163,13 +170,15 @@ def plan(
     warnings: list[str] = []
     if method == "delete":
         cascade = {}
-        warnings = unindexed_references(conn, {t.name for t in found}, schema)
+        warnings = unindexed_references(conn, foreign_keys, {t.name for t in found}, schema)
         for warning in warnings:
             log.warning("seed %s: %s", record.revision, warning)
     return UndoPlan(record.revision, record.id, method, reason, found, cascade, warnings)
 
 
-def unindexed_references(conn: Connection, seeded: set[str], schema: str | None) -> list[str]:
+def unindexed_references(
+    conn: Connection, foreign_keys: ForeignKeys, seeded: set[str], schema: str | None
+) -> list[str]:
     """Foreign keys into ``seeded`` whose columns lead no index of their table.
 
     A keyed delete then makes the database scan the referencing table once per
@@ -179,7 +188,7 @@ def unindexed_references(conn: Connection, seeded: set[str], schema: str | None)
     indexes = inspector.get_multi_indexes(schema=schema)
     keys = inspector.get_multi_pk_constraint(schema=schema)
     found = []
-    for (_, table), fks in sorted(inspector.get_multi_foreign_keys(schema=schema).items()):
+    for (_, table), fks in sorted(foreign_keys.items()):
         leading = {tuple(i["column_names"][:1]) for i in indexes.get((schema, table), [])}
         primary = keys.get((schema, table))
         if primary:
