@@ -115,14 +115,18 @@ def resolve_target(
     return Target(make_url(url), schema, local_devdb=True)
 
 
-def search_path_statement(dialect: sa.Dialect, schema: str) -> sa.Select[Any]:
-    """``set_config('search_path', ...)`` putting ``schema`` first, then public.
+def search_path(dialect: sa.Dialect, schema: str) -> str:
+    """The search_path value putting ``schema`` first, then public.
 
     search_path is a list of identifiers; the preparer quotes the schema so any name
     is data. public stays on the path because PostGIS lives there.
     """
-    path = f"{dialect.identifier_preparer.quote_identifier(schema)}, public"
-    return sa.select(sa.func.set_config("search_path", path, False))
+    return f"{dialect.identifier_preparer.quote_identifier(schema)}, public"
+
+
+def search_path_statement(dialect: sa.Dialect, schema: str) -> sa.Select[Any]:
+    """``set_config('search_path', ...)`` with :func:`search_path` as the value."""
+    return sa.select(sa.func.set_config("search_path", search_path(dialect, schema), False))
 
 
 @contextlib.contextmanager

@@ -45,7 +45,7 @@ from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from seeds.database import find_project_root, normalise_url, validate_schema
+from seeds.database import find_project_root, normalise_url, search_path, validate_schema
 from seeds.environment import Environment
 from seeds.errors import ConfigurationError, SeedError
 
@@ -351,7 +351,7 @@ def seed_engine(seed_database_url: str, seed_config: Config) -> Iterator[sa.Engi
 
 
 def _put_schema_first(engine: sa.Engine, schema: str) -> None:
-    path = f"{engine.dialect.identifier_preparer.quote_identifier(validate_schema(schema))}, public"
+    path = search_path(engine.dialect, validate_schema(schema))
 
     def set_search_path(dbapi_connection: Any, connection_record: Any) -> None:
         # Outside any transaction, so the setting survives the tests' rollbacks.

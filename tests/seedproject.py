@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from seeds import ledger
 from tests.conftest import Migrator
 
 ENV_PY = '''"""Test project env.py: the same one line a user writes."""
@@ -143,3 +144,14 @@ def rows(engine: sa.Engine, table: str) -> list[tuple]:
 def version(engine: sa.Engine) -> str | None:
     with engine.connect() as conn:
         return conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+
+
+def ledger_rows(engine: sa.Engine) -> list[sa.Row]:
+    """Every ledger row, oldest first."""
+    with engine.connect() as conn:
+        return ledger.history(conn)
+
+
+def destructive(statements: list[str]) -> list[str]:
+    """The DELETE and TRUNCATE statements among ``statements``."""
+    return [s for s in statements if s.lstrip().upper().startswith(("DELETE", "TRUNCATE"))]

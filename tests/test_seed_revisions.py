@@ -9,17 +9,21 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds import ledger
-from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, rows, seed_users, version
+from tests.seedproject import (
+    FROZEN_USERS,
+    SCHEMA_USERS,
+    SeedProject,
+    destructive,
+    ledger_rows,
+    rows,
+    seed_users,
+    version,
+)
 
 
 @pytest.fixture
 def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> SeedProject:
     return SeedProject(tmp_path / "proj", database_url, monkeypatch)
-
-
-def ledger_rows(engine: sa.Engine) -> list[sa.Row]:
-    with engine.connect() as conn:
-        return ledger.history(conn)
 
 
 def test_seed_applies_in_its_environment_and_is_recorded(
@@ -50,8 +54,7 @@ def test_outside_its_environments_a_seed_is_a_noop_both_ways(
     assert entry.status == "skipped"
     statements.clear()
     project.downgrade("s1", env="staging")
-    destructive = [s for s in statements if s.lstrip().upper().startswith(("DELETE", "TRUNCATE"))]
-    assert destructive == []
+    assert destructive(statements) == []
     assert version(engine) == "s1"
     assert ledger_rows(engine)[0].status == "undone"
 

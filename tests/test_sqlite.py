@@ -19,7 +19,15 @@ from alembic.util import CommandError
 
 from seeds import ledger
 from tests.conftest import run_cli
-from tests.seedproject import FROZEN_USERS, SeedProject, rows, seed_users, version
+from tests.seedproject import (
+    FROZEN_USERS,
+    SeedProject,
+    destructive,
+    ledger_rows,
+    rows,
+    seed_users,
+    version,
+)
 
 # The PostgreSQL chain's schema, made portable: SQLite auto-assigns keys only to an
 # INTEGER PRIMARY KEY (a BIGINT one would stay NULL), hence the variant.
@@ -60,15 +68,6 @@ def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) 
     p = SeedProject(tmp_path / "proj", database_url, monkeypatch)
     p.revision("s1", SCHEMA_USERS_SQLITE)
     return p
-
-
-def ledger_rows(engine: sa.Engine) -> list[sa.Row]:
-    with engine.connect() as conn:
-        return ledger.history(conn)
-
-
-def destructive(statements: list[str]) -> list[str]:
-    return [s for s in statements if s.lstrip().upper().startswith(("DELETE", "TRUNCATE"))]
 
 
 def test_seed_applies_in_its_environment_and_is_recorded(
