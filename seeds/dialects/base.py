@@ -83,14 +83,23 @@ class Sink:
         return self._connection
 
     def execute(
-        self, statement: sa.Executable, params: Sequence[Row] | None = None
+        self, statement: sa.Executable, params: Row | Sequence[Row] | None = None
     ) -> CursorResult[Any] | None:
-        """Run a statement online (returning its result) or render it offline."""
+        """Run a statement online (returning its result) or render it offline.
+
+        ``params``: one mapping, or a sequence of them (executemany); offline only
+        statements with their values inside can be rendered, so none may be given.
+        """
         if self._connection is None:
+            if params is not None:
+                msg = "offline statements carry their values; params cannot be rendered"
+                raise ValueError(msg)
             self._emit(statement)
             return None
         if params is None:
             return self._connection.execute(statement)
+        if isinstance(params, Mapping):
+            return self._connection.execute(statement, dict(params))
         return self._connection.execute(statement, list(params))
 
 

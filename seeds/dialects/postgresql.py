@@ -223,10 +223,7 @@ class PostgresImpl(GenericImpl):
         # The INSERT's rowcount is the number of keys recorded = rows inserted (a
         # conflicting row is skipped by the CTE and records nothing); SQLAlchemy
         # keeps rowcount for such statements only when asked.
-        record = record.execution_options(preserve_rowcount=True)
-        if params is not None:
-            return sink.connection.execute(record, params).rowcount
-        result = sink.execute(record)
+        result = sink.execute(record.execution_options(preserve_rowcount=True), params)
         return None if result is None else result.rowcount
 
     def adopt_recorded(
