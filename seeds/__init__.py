@@ -11,8 +11,10 @@ the environments they belong to, and are undone exactly on downgrade::
 
     downgrade = upgrade.downgrade
 
-The names below are imported on first use: the pytest plugin is loaded by every
-pytest run of a project that installs Seedchain, and should cost nothing there.
+The names in ``__all__`` are the public API; every other module is internal and may
+change between releases (``docs/architecture.md`` says which layer holds what). They
+are imported on first use: the pytest plugin is loaded by every pytest run of a
+project that installs Seedchain, and should cost nothing there.
 """
 
 from __future__ import annotations
@@ -22,27 +24,67 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from seeds.context import SeedContext
-    from seeds.environment import Environment
-    from seeds.errors import SeedError
-    from seeds.revision import SeedRevision, seed
+    from seeds.data import geo
+    from seeds.data.factories import Choice, Factory, Lazy, Pool, Sequence, pool, spread, trend
+    from seeds.errors import (
+        AnonymizeError,
+        ConfigurationError,
+        DevDBError,
+        EnvironmentBlocked,
+        EnvironmentNotDeclared,
+        GeometryError,
+        LedgerMismatch,
+        OfflineUnsupported,
+        SeedDataError,
+        SeedError,
+        UndoRefused,
+        UnknownEnvironment,
+    )
+    from seeds.runtime.context import SeedContext
+    from seeds.runtime.env import run_migrations
+    from seeds.runtime.environment import Environment
+    from seeds.runtime.revision import SeedRevision, seed
 
-__all__ = ["Environment", "SeedContext", "SeedError", "SeedRevision", "seed"]
+_ERRORS = (
+    "AnonymizeError",
+    "ConfigurationError",
+    "DevDBError",
+    "EnvironmentBlocked",
+    "EnvironmentNotDeclared",
+    "GeometryError",
+    "LedgerMismatch",
+    "OfflineUnsupported",
+    "SeedDataError",
+    "SeedError",
+    "UndoRefused",
+    "UnknownEnvironment",
+)
+_FACTORIES = ("Choice", "Factory", "Lazy", "Pool", "Sequence", "pool", "spread", "trend")
 
-_HOMES = {
-    "Environment": "seeds.environment",
-    "SeedContext": "seeds.context",
-    "SeedError": "seeds.errors",
-    "SeedRevision": "seeds.revision",
-    "seed": "seeds.revision",
+_HOMES: dict[str, str] = {
+    "Environment": "seeds.runtime.environment",
+    "SeedContext": "seeds.runtime.context",
+    "SeedRevision": "seeds.runtime.revision",
+    "seed": "seeds.runtime.revision",
+    "run_migrations": "seeds.runtime.env",
+    **dict.fromkeys(_ERRORS, "seeds.errors"),
+    **dict.fromkeys(_FACTORIES, "seeds.data.factories"),
 }
+
+__all__ = sorted([*_HOMES, "geo"])
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:
+    if name == "geo":
+        return importlib.import_module("seeds.data.geo")
     home = _HOMES.get(name)
     if home is None:
         msg = f"module 'seeds' has no attribute {name!r}"
         raise AttributeError(msg)
     return getattr(importlib.import_module(home), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

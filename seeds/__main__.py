@@ -1,5 +1,5 @@
 """``python -m seeds`` runs the ``seeds`` command."""
 
-from seeds.cli import main
+from seeds.integrations.cli import main
 
 main()

@@ -1,6 +1,6 @@
 """Shared fixtures: a real PostgreSQL + PostGIS, a fresh database per test.
 
-The project-local development cluster (seeds.devdb) is started once per session; it
+The project-local development cluster (seeds.dev.devdb) is started once per session; it
 is installed first when missing. When it cannot start, every database test fails
 with the reason; nothing is skipped.
 """
@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.pool import NullPool
 
-from seeds.devdb import DevDB
+from seeds.dev.devdb import DevDB
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Per process, so two test runs on one machine never drop each other's template.

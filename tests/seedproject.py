@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from seeds import ledger
+from seeds.runtime import ledger
 from tests.conftest import Migrator
 
 ENV_PY = '''"""Test project env.py: the same one line a user writes."""
-from seeds.alembic_env import run_migrations
+from seeds.runtime.env import run_migrations
 
 run_migrations()
 '''

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from seeds.ledger import TABLE_NAMES as LEDGER_TABLES
+from seeds.runtime.ledger import TABLE_NAMES as LEDGER_TABLES
 from tests.conftest import Migrator
 from tests.seedproject import rows
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from seeds import ledger
+from seeds.runtime import ledger
 from tests.conftest import run_cli
 from tests.seedproject import SCHEMA_USERS, SeedProject, rows, seed_users, version
 

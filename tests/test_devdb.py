@@ -1,4 +1,4 @@
-"""Tests for seeds.devdb against a real PostgreSQL + PostGIS server (no database mocks)."""
+"""Tests for seeds.dev.devdb against a real PostgreSQL + PostGIS server (no database mocks)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from seeds import devdb as devdb_module
-from seeds.devdb import DevDB, DevDBError, DevDBStatus
+from seeds.dev import devdb as devdb_module
+from seeds.dev.devdb import DevDB, DevDBError, DevDBStatus
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (runs the server as postgres)")
 
@@ -216,7 +216,7 @@ def test_moves_to_a_free_port_when_the_stored_one_is_taken(
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", old_port))
         squatter.listen()
-        with caplog.at_level(logging.WARNING, logger="seeds.devdb"):
+        with caplog.at_level(logging.WARNING, logger="seeds.dev.devdb"):
             new_url = db.start()
     new_port = db.status().port
     assert new_port is not None and new_port != old_port
@@ -312,7 +312,7 @@ def test_installs_postgis_for_the_highest_major(
     for major in ("9.6", "15", "16"):
         _fake_server(apt.lib, major)
     _fake_postgis(apt.share, "15")  # PostGIS only for an older major
-    with caplog.at_level(logging.WARNING, logger="seeds.devdb"):
+    with caplog.at_level(logging.WARNING, logger="seeds.dev.devdb"):
         db.ensure_packages()
     assert apt.calls == [["update"], [*INSTALL, "postgresql-16-postgis-3"]]
     assert "installing Debian packages postgresql-16-postgis-3" in caplog.text
@@ -322,7 +322,7 @@ def test_installs_server_first_then_matching_postgis(
     fake: tuple[DevDB, FakeApt], caplog: pytest.LogCaptureFixture
 ) -> None:
     db, apt = fake
-    with caplog.at_level(logging.WARNING, logger="seeds.devdb"):
+    with caplog.at_level(logging.WARNING, logger="seeds.dev.devdb"):
         db.ensure_packages()
     assert apt.calls == [
         ["update"],

@@ -7,7 +7,7 @@ import socket
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from seeds.ledger import TABLE_NAMES as LEDGER_TABLES
+from seeds.runtime.ledger import TABLE_NAMES as LEDGER_TABLES
 from tests.conftest import run_cli
 
 

@@ -7,7 +7,7 @@ import pytest
 from app.models import User
 from app.seeds.factories import SprintFactory, TaskFactory, UserFactory
 from seeds.errors import ConfigurationError
-from seeds.factories import Choice, Factory, Lazy, Pool, Sequence, spread
+from seeds.data.factories import Choice, Factory, Lazy, Pool, Sequence, spread
 
 
 class Plain(Factory):

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from seeds.flask_cli import seed_cli
+from seeds.integrations.flask import seed_cli
 from tests.seedproject import SCHEMA_USERS, SeedProject, rows, seed_users, version
 
 

@@ -1,4 +1,4 @@
-"""PostGIS-aware generation and validation (seeds.geo), checked against a real PostGIS."""
+"""PostGIS-aware generation and validation (seeds.data.geo), checked against a real PostGIS."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from geoalchemy2.shape import from_shape, to_shape
 from sqlalchemy.dialects import postgresql
 
 from app.seeds.cities import CITIES
-from seeds import geo, ledger
-from seeds.context import _canonical
+from seeds import geo
+from seeds.runtime import ledger
+from seeds.runtime.context import _canonical
 from seeds.errors import GeometryError, SeedDataError
-from seeds.validation import validate_rows
+from seeds.runtime.validation import validate_rows
 from tests.conftest import run_cli
 from tests.seedproject import SeedProject, rows, version
 

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.util import CommandError
 
-from seeds.ordering import load_order
+from seeds.runtime.ordering import load_order
 from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, rows, version
 
 CYCLE_SCHEMA = """

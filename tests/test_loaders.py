@@ -9,14 +9,14 @@ import pytest
 import sqlalchemy as sa
 from alembic.util import CommandError
 
-from seeds import ledger
+from seeds.runtime import ledger
 from tests.conftest import run_cli
 from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, rows, version
 
 BULK_SEED = (
     FROZEN_USERS
     + """
-from seeds.factories import Factory, Lazy, Sequence
+from seeds.data.factories import Factory, Lazy, Sequence
 
 
 class People(Factory):

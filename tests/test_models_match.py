@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from app.models import Base
-from seeds.ledger import TABLE_NAMES as LEDGER_TABLES
+from seeds.runtime.ledger import TABLE_NAMES as LEDGER_TABLES
 from tests.conftest import Migrator
 
 # Tables that are in the database but not the models, on purpose.

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.util import CommandError
 
-from seeds import ledger
+from seeds.runtime import ledger
 from tests.conftest import run_cli
 from tests.seedproject import SCHEMA_USERS, SeedProject, destructive, rows, seed_users, version
 

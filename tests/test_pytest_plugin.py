@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from seeds.devdb import DevDB
-from seeds.pytest_plugin import DATABASE_PREFIX, URL_ENV_VAR
+from seeds.dev.devdb import DevDB
+from seeds.integrations.pytest_plugin import DATABASE_PREFIX, URL_ENV_VAR
 from tests.seedproject import ALEMBIC_INI, ENV_PY, FROZEN_USERS, HEADER, SCHEMA_USERS, rows, version
 
 pytest_plugins = ["pytester"]
@@ -278,7 +278,7 @@ def downgrade() -> None:
             [
                 '>*raise RuntimeError("a bug in revision 0002")',
                 "E*RuntimeError: a bug in revision 0002",
-                "E*seeds.pytest_plugin.SeedDatabaseError: alembic -x env=testing upgrade head "
+                "E*seeds.integrations.pytest_plugin.SeedDatabaseError: alembic -x env=testing upgrade head "
                 "failed on *: RuntimeError('a bug in revision 0002')",
             ],
             id="bug-in-a-revision",

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 
 from app.seeds import testing
 from app.seeds.verify import counts_as_configured  # noqa: F401  (registers the rules)
-from seeds import ledger, verification
+from seeds.runtime import ledger
+from seeds.tools import verification
 from tests.conftest import Migrator
 from tests.seedproject import rows
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seeds.database import normalise_url, resolve_target, validate_schema
-from seeds.environment import Environment, resolve_environment
+from seeds.runtime.database import normalise_url, resolve_target, validate_schema
+from seeds.runtime.environment import Environment, resolve_environment
 from seeds.errors import ConfigurationError, EnvironmentNotDeclared, UnknownEnvironment
 
 

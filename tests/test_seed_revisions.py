@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.util import CommandError
 
-from seeds import ledger
+from seeds.runtime import ledger
 from tests.seedproject import (
     FROZEN_USERS,
     SCHEMA_USERS,

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.util import CommandError
 
-from seeds import ledger
+from seeds.runtime import ledger
 from tests.conftest import run_cli
 from tests.seedproject import (
     FROZEN_USERS,

@@ -27,8 +27,8 @@ from app.models import (
     WorkflowItem,
     project_members,
 )
-from seeds import ledger
-from seeds.verification import rule
+from seeds.runtime import ledger
+from seeds.tools.verification import rule
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from seeds.errors import OfflineUnsupported, SeedDataError
-from seeds.ledger import ledger_keys
-from seeds.validation import explain_integrity_error
+from seeds.runtime.ledger import ledger_keys
+from seeds.runtime.validation import explain_integrity_error
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, CursorResult

@@ -26,7 +26,7 @@ from seeds.dialects.base import (
     columns_in,
     single_integer_key,
 )
-from seeds.ledger import ledger_keys
+from seeds.runtime.ledger import ledger_keys
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

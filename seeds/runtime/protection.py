@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from seeds.environment import Environment
+from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError, EnvironmentBlocked
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from seeds import geo
+from seeds.data import geo
 from seeds.errors import GeometryError, SeedDataError
 
 
@@ -37,7 +37,7 @@ def validate_rows(
 ) -> list[str]:
     """Check rows for ``table``; return the column names they set, in table order.
 
-    Values of GeoAlchemy2 ``Geometry`` columns go through :func:`seeds.geo.coerce`
+    Values of GeoAlchemy2 ``Geometry`` columns go through :func:`seeds.data.geo.coerce`
     (SRID, geometry type, validity), and a row holding one is replaced in ``rows`` by a
     copy whose value the insert can take online and in ``--sql`` output alike
     (``ST_GeomFromEWKT('SRID=...')``, or the SQL expression given); the caller's own

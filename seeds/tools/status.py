@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.migration import MigrationContext
 
-from seeds import ledger
-from seeds.revision import SeedRevision, source_checksum
+from seeds.runtime import ledger
+from seeds.runtime.revision import SeedRevision, source_checksum
 
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory

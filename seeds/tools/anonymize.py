@@ -4,7 +4,7 @@ This module owns the run over a database: checking the rules of
 ``[tool.seeds.anonymize]`` against the reflected tables (primary keys, column types
 and lengths, unique columns, foreign keys between personal columns), the copy mark in
 ``seed_ledger_events``, the keyset-paginated batches and the report. What replaces a
-value (the rules, the key, the HMAC mapping) is :mod:`seeds.pseudonyms`.
+value (the rules, the key, the HMAC mapping) is :mod:`seeds.data.pseudonyms`.
 
 The whole run is one transaction in keyset-paginated batches (an executemany UPDATE
 keyed by the primary key per batch): a failure, including a unique violation the
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from seeds import ledger
+from seeds.runtime import ledger
 from seeds.dialects import impl_for
 from seeds.errors import AnonymizeError, ConfigurationError
-from seeds.pseudonyms import (
+from seeds.data.pseudonyms import (
     PER_COLUMN_LIMIT,
     ColumnRule,
     Kind,
@@ -161,8 +161,8 @@ def anonymize(
 
     Args:
         conn: A connection outside any transaction.
-        rules: The personal columns (see :func:`seeds.pseudonyms.load_rules`).
-        key: The secret key (see :func:`seeds.pseudonyms.load_key`).
+        rules: The personal columns (see :func:`seeds.data.pseudonyms.load_rules`).
+        key: The secret key (see :func:`seeds.data.pseudonyms.load_key`).
         schema: The schema of the tables, or None for the connection's default.
         batch_size: Rows per keyset batch (one SELECT and one executemany UPDATE).
         dry_run: Read and report, in a read-only transaction; nothing is written.

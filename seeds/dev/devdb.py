@@ -318,18 +318,18 @@ class DevDB:
         # 127.0.0.1 are accepted, and no password has to be managed or put into URLs.
         self._write(
             data / "pg_hba.conf",
-            "# seeds.devdb: local development cluster only\n"
+            "# seeds.dev.devdb: local development cluster only\n"
             "local all all trust\nhost  all all 127.0.0.1/32 trust\n",
         )
         with open(data / "postgresql.conf", "a") as fh:
-            fh.write("\n# seeds.devdb settings (last, so they win)\ninclude = 'seedchain.conf'\n")
+            fh.write("\n# seeds.dev.devdb settings (last, so they win)\ninclude = 'seedchain.conf'\n")
         self._set_port(_free_port())
 
     def _set_port(self, port: int) -> None:
         sock = str(self._socket_dir() or "").replace("'", "''")
         self._write(
             self._data_dir / "seedchain.conf",
-            "# Written by seeds.devdb; rewritten when the port changes.\n"
+            "# Written by seeds.dev.devdb; rewritten when the port changes.\n"
             "listen_addresses = '127.0.0.1'  # never reachable from other machines\n"
             f"port = {port}\nunix_socket_directories = '{sock}'\nmax_connections = 100\n"
             "# Dev data is disposable: trade crash safety for speed. Never in production.\n"

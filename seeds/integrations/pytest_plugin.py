@@ -45,8 +45,8 @@ from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from seeds.database import find_project_root, normalise_url, search_path, validate_schema
-from seeds.environment import Environment
+from seeds.runtime.database import find_project_root, normalise_url, search_path, validate_schema
+from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError, SeedError
 
 # Loaded by every pytest run of anyone who installs seedchain: what only a fixture
@@ -116,7 +116,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _x_pairs(config: pytest.Config) -> dict[str, str]:
-    from seeds.project import parse_x_pairs
+    from seeds.runtime.project import parse_x_pairs
 
     raw: list[str] = config.getini("seeds_x_args")
     try:
@@ -158,7 +158,7 @@ def _project_root(config: pytest.Config) -> Path:
 
 
 def _config_x_args(config: Config) -> dict[str, str]:
-    from seeds.project import parse_x_pairs
+    from seeds.runtime.project import parse_x_pairs
 
     pairs = getattr(config.cmd_opts, "x", None) or []
     return parse_x_pairs(tuple(pairs))
@@ -228,7 +228,7 @@ def _session_database(url: str | None, project_root: Path) -> Iterator[str]:
     if url is not None:
         yield normalise_url(url).render_as_string(hide_password=False)
         return
-    from seeds.devdb import DevDB  # imported late, as in seeds.database
+    from seeds.dev.devdb import DevDB  # imported late, as in seeds.runtime.database
 
     devdb = DevDB(project_root)
     devdb.start()
@@ -312,7 +312,7 @@ def seed_database_url(request: pytest.FixtureRequest, seed_config: Config) -> It
         >>> @pytest.fixture(scope="session")
         ... def seed_database_url(seed_config, postgresql_container):
         ...     url = postgresql_container.get_connection_url()
-        ...     seeds.pytest_plugin.upgrade_database(seed_config, url)
+        ...     seeds.integrations.pytest_plugin.upgrade_database(seed_config, url)
         ...     return url
     """
     with _failing_cleanly("seed_database_url"):

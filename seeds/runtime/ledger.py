@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from seeds.environment import Environment
+from seeds.runtime.environment import Environment
 from seeds.errors import LedgerMismatch
 
 if TYPE_CHECKING:

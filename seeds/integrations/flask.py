@@ -2,7 +2,7 @@
 
 Install the extra (``pip install seedchain[flask]``) and register the group::
 
-    from seeds.flask_cli import seed_cli
+    from seeds.integrations.flask import seed_cli
 
     app.cli.add_command(seed_cli())
 
@@ -27,11 +27,11 @@ from alembic.script import ScriptDirectory
 from flask import current_app
 from flask.cli import AppGroup
 
-from seeds.cli import render_status
-from seeds.database import connect
+from seeds.integrations.cli import render_status
+from seeds.runtime.database import connect
 from seeds.errors import ConfigurationError, SeedError
-from seeds.project import alembic_config, parse_x_pairs, target_for
-from seeds.status import collect, current_heads, seed_revisions
+from seeds.runtime.project import alembic_config, parse_x_pairs, target_for
+from seeds.tools.status import collect, current_heads, seed_revisions
 
 
 def _apply_app_config() -> None:

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from seeds.environment import Environment
+from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError
 
 

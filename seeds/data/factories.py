@@ -37,9 +37,9 @@ from typing import Any, ClassVar
 
 from faker import Faker
 
-from seeds.determinism import derive_seed
+from seeds.data.streams import derive_seed
 from seeds.errors import ConfigurationError
-from seeds.parameters import DEFAULT_LOCALE, DEFAULT_NOW, DEFAULT_SEED
+from seeds.runtime.parameters import DEFAULT_LOCALE, DEFAULT_NOW, DEFAULT_SEED
 
 _MASK = (1 << 64) - 1
 # Seed of the Faker that fills pools: fixed, so pools are the same on every machine.

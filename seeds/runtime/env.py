@@ -23,21 +23,23 @@ from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateSchema
 
-from seeds import ledger, protection
-from seeds.database import (
+from seeds.runtime import ledger
+
+from seeds.runtime import protection
+from seeds.runtime.database import (
     Target,
     describe_connect_error,
     find_project_root,
     resolve_target,
     search_path_statement,
 )
-from seeds.determinism import derive_seed
+from seeds.data.streams import derive_seed
 from seeds.dialects import GenericImpl, impl_for
-from seeds.environment import Environment, resolve_environment
+from seeds.runtime.environment import Environment, resolve_environment
 from seeds.errors import SeedError
-from seeds.parameters import Parameters
-from seeds.runstate import ATTRIBUTE, DRY_RUN, RunState
-from seeds.settings import load_settings
+from seeds.runtime.parameters import Parameters
+from seeds.runtime.run import ATTRIBUTE, DRY_RUN, RunState
+from seeds.runtime.settings import load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from seeds.dialects.base import SequenceState, single_integer_key
-from seeds.environment import Environment
+from seeds.runtime.environment import Environment
 from seeds.errors import LedgerMismatch, UndoRefused
-from seeds.ledger import TABLE_NAMES, ledger_keys
+from seeds.runtime.ledger import TABLE_NAMES, ledger_keys
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from seeds.dialects import GenericImpl
-    from seeds.runstate import RunState
+    from seeds.runtime.run import RunState
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ they are at that point in the chain), and gets a :class:`SeedContext`::
 Outside its environments the revision is a no-op both ways (the ledger says
 "skipped"). It runs inside the revision's transaction, so a failure leaves none of
 its rows and does not move ``alembic_version``. Its downgrade removes exactly the
-rows it inserted (see :mod:`seeds.undo`); no hand-written downgrade is needed.
+rows it inserted (see :mod:`seeds.runtime.undo`); no hand-written downgrade is needed.
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-from seeds import ledger, undo
-from seeds.context import SeedContext
+from seeds.runtime import ledger
+
+from seeds.runtime import undo
+from seeds.runtime.context import SeedContext
 from seeds.dialects import Sink, impl_for
-from seeds.environment import Environment
+from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError, OfflineUnsupported
-from seeds.runstate import RunState, SeedOutcome, current_run
+from seeds.runtime.run import RunState, SeedOutcome, current_run
 
 log = logging.getLogger(__name__)
 

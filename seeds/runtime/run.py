@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seeds.environment import Environment
+from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError
-from seeds.parameters import Parameters
+from seeds.runtime.parameters import Parameters
 
 ATTRIBUTE = "seedchain.run"
 # Set to True in config.attributes by `seeds plan`: run everything, then roll back.
@@ -71,6 +71,6 @@ def current_run() -> RunState:
     if not isinstance(state, RunState):
         raise ConfigurationError(
             "a seed revision ran without Seedchain's env.py: make migrations/env.py call "
-            "seeds.alembic_env.run_migrations()"
+            "seeds.runtime.env.run_migrations()"
         )
     return state

@@ -5,7 +5,7 @@ registers its own with :func:`rule` in modules named by ``[tool.seeds] verify`` 
 pyproject.toml. ``seeds verify`` and tests run the same functions
 (pytest-alembic's built-in checks are the model)::
 
-    from seeds.verification import rule
+    from seeds.tools.verification import rule
 
     @rule("every project has an owner")
     def projects_have_owners(conn):
@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from seeds import ledger
+from seeds.runtime import ledger
 from seeds.errors import ConfigurationError
-from seeds.status import applied_revisions, collect, current_heads
+from seeds.tools.status import applied_revisions, collect, current_heads
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic.config import Config
 
-from seeds.database import Target, find_project_root, resolve_target
+from seeds.runtime.database import Target, find_project_root, resolve_target
 from seeds.errors import ConfigurationError
 
 

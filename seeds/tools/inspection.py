@@ -9,7 +9,7 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-from seeds.ledger import TABLE_NAMES as _LEDGER_TABLES
+from seeds.runtime.ledger import TABLE_NAMES as _LEDGER_TABLES
 
 # Tables PostGIS, Alembic and Seedchain keep for themselves; not application data.
 _SYSTEM_TABLES = frozenset({"spatial_ref_sys", "alembic_version", *_LEDGER_TABLES})

@@ -4,7 +4,7 @@ This module owns the configuration (``[tool.seeds.anonymize]`` in pyproject.toml
 ``"table.column" = "kind"``, parsed into :class:`ColumnRule`), the secret key
 (:func:`load_key`), the Faker value pools, the :class:`Pseudonymizer` that maps a
 value to its fake, and :func:`mask` for showing originals. It knows nothing of the
-database; :mod:`seeds.anonymize` runs the mapping over one.
+database; :mod:`seeds.tools.anonymize` runs the mapping over one.
 
 Every non-NULL value is replaced by a fake one picked by ``HMAC-SHA256(key, kind +
 value)`` from value pools built once from Faker with a fixed seed, so:

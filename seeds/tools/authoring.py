@@ -20,9 +20,9 @@ from alembic.script import ScriptDirectory
 from alembic.util import rev_id
 from mako.template import Template  # type: ignore[import-untyped]  # mako ships no types
 
-from seeds.environment import Environment
+from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError
-from seeds.status import current_heads
+from seeds.tools.status import current_heads
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -5,7 +5,7 @@ and longitude swapped, a geometry in the wrong SRID (often Web Mercator metres w
 degrees were meant), a polygon that crosses itself, a "500 m" area drawn as 500
 degrees. This module makes the right thing the short thing::
 
-    from seeds import geo
+    from seeds.data import geo
 
     lon, lat = geo.offset(13.4050, 52.5200, east_m=800, north_m=-300)
     ctx.insert(stores, [{
@@ -14,7 +14,7 @@ degrees. This module makes the right thing the short thing::
         "service_area": geo.metre_buffer(lon, lat, 500),  # a polygon, 500 m on the sphere
     }])
 
-and :func:`coerce` is what :func:`seeds.validation.validate_rows` runs on every value
+and :func:`coerce` is what :func:`seeds.runtime.validation.validate_rows` runs on every value
 of a GeoAlchemy2 ``Geometry`` column, so a wrong SRID or geometry type stops the seed
 before anything is written, naming the row and column.
 

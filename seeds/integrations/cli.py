@@ -21,17 +21,17 @@ from alembic.util import CommandError
 from rich.console import Console
 from rich.table import Table
 
-from seeds import verification
-from seeds.authoring import new_seed_revision
-from seeds.database import connect
-from seeds.environment import Environment
+from seeds.tools import verification
+from seeds.tools.authoring import new_seed_revision
+from seeds.runtime.database import connect
+from seeds.runtime.environment import Environment
 from seeds.errors import SeedError
-from seeds.inspection import table_row_counts
-from seeds.project import alembic_config, parse_x_pairs, project_root, target_for
-from seeds.runstate import ATTRIBUTE, DRY_RUN, RunState, SeedOutcome
-from seeds.settings import load_settings
-from seeds.status import SeedStatus, collect
-from seeds.undo import UndoPlan
+from seeds.tools.inspection import table_row_counts
+from seeds.runtime.project import alembic_config, parse_x_pairs, project_root, target_for
+from seeds.runtime.run import ATTRIBUTE, DRY_RUN, RunState, SeedOutcome
+from seeds.runtime.settings import load_settings
+from seeds.tools.status import SeedStatus, collect
+from seeds.runtime.undo import UndoPlan
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
@@ -74,7 +74,7 @@ def devdb() -> None:
 @devdb.command("start")
 def devdb_start() -> None:
     """Start it (installing PostgreSQL/PostGIS if missing); print its URL."""
-    from seeds.devdb import DevDB
+    from seeds.dev.devdb import DevDB
 
     click.echo(DevDB(project_root()).start())
 
@@ -82,7 +82,7 @@ def devdb_start() -> None:
 @devdb.command("stop")
 def devdb_stop() -> None:
     """Stop it, if it runs."""
-    from seeds.devdb import DevDB
+    from seeds.dev.devdb import DevDB
 
     stopped = DevDB(project_root()).stop()
     click.echo("stopped" if stopped else "not running")
@@ -92,7 +92,7 @@ def devdb_stop() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def devdb_status(as_json: bool) -> None:
     """Say whether it runs, where, and on which port. Exit 1 when it is not running."""
-    from seeds.devdb import DevDB
+    from seeds.dev.devdb import DevDB
 
     status = DevDB(project_root()).status()
     fields = {
@@ -113,7 +113,7 @@ def devdb_status(as_json: bool) -> None:
 @devdb.command("url")
 def devdb_url() -> None:
     """Print its SQLAlchemy URL (for DATABASE_URL)."""
-    from seeds.devdb import DevDB
+    from seeds.dev.devdb import DevDB
 
     click.echo(DevDB(project_root()).url())
 
@@ -341,8 +341,8 @@ def anonymize(
     # Late imports: Faker and the progress bar cost start-up time no other command needs.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from seeds import anonymize as anonymization
-    from seeds import pseudonyms
+    from seeds.tools import anonymize as anonymization
+    from seeds.data import pseudonyms
 
     rules = pseudonyms.load_rules(project_root())
     key = pseudonyms.load_key(os.environ, key_file)
@@ -424,8 +424,8 @@ def bench(rows: int, output: Path | None) -> None:
     Always the project-local cluster's own scratch database (created and dropped
     here), never DATABASE_URL: the benchmark drops and creates tables.
     """
-    from seeds import benchmark
-    from seeds.devdb import DevDB
+    from seeds.dev import benchmark
+    from seeds.dev.devdb import DevDB
 
     devdb = DevDB(project_root())
     devdb.start()

@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from seeds.determinism import Streams
+from seeds.data.streams import Streams
 from seeds.dialects.base import rows_per_statement, single_integer_key
 from seeds.errors import OfflineUnsupported, SeedDataError
-from seeds.ordering import load_order
-from seeds.validation import validate_rows
+from seeds.runtime.ordering import load_order
+from seeds.runtime.validation import validate_rows
 
 if TYPE_CHECKING:
     from faker import Faker
     from sqlalchemy.engine import Connection
 
     from seeds.dialects import GenericImpl, SequenceState, Sink
-    from seeds.environment import Environment
-    from seeds.parameters import Parameters
+    from seeds.runtime.environment import Environment
+    from seeds.runtime.parameters import Parameters
 
 log = logging.getLogger(__name__)
 

@@ -108,7 +108,7 @@ def resolve_target(
         return Target(normalise_url(raw_url), schema, local_devdb=False)
     if not start_devdb:
         return Target(make_url("postgresql+psycopg://"), schema, local_devdb=True)
-    from seeds.devdb import DevDB  # imported late: only the local default needs it
+    from seeds.dev.devdb import DevDB  # imported late: only the local default needs it
 
     url = DevDB(project_root).start()
     log.info("DATABASE_URL is unset: using the project-local database %s", url)
