@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         SeedError,
         UndoRefused,
         UnknownEnvironment,
+        UnsupportedByDialect,
     )
     from seeds.runtime.context import SeedContext
     from seeds.runtime.env import run_migrations
@@ -58,6 +59,7 @@ _ERRORS = (
     "SeedError",
     "UndoRefused",
     "UnknownEnvironment",
+    "UnsupportedByDialect",
 )
 _FACTORIES = ("Choice", "Factory", "Lazy", "Pool", "Sequence", "pool", "spread", "trend")
 
@@ -71,7 +73,35 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(_FACTORIES, "seeds.data.factories"),
 }
 
-__all__ = sorted([*_HOMES, "geo"])
+__all__ = [
+    "AnonymizeError",
+    "Choice",
+    "ConfigurationError",
+    "DevDBError",
+    "Environment",
+    "EnvironmentBlocked",
+    "EnvironmentNotDeclared",
+    "Factory",
+    "geo",
+    "GeometryError",
+    "Lazy",
+    "LedgerMismatch",
+    "OfflineUnsupported",
+    "Pool",
+    "pool",
+    "run_migrations",
+    "seed",
+    "SeedContext",
+    "SeedDataError",
+    "SeedError",
+    "SeedRevision",
+    "Sequence",
+    "spread",
+    "trend",
+    "UndoRefused",
+    "UnknownEnvironment",
+    "UnsupportedByDialect",
+]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -134,3 +134,7 @@ class GeometryError(SeedError):
         self.value = value
         self.column = column
         super().__init__(f"{f'column {column!r}' if column else subject} {reason}")
+
+
+class UnsupportedByDialect(SeedError):
+    """The database cannot do what the seed asked (the message names the alternative)."""

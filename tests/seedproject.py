@@ -149,7 +149,7 @@ def version(engine: sa.Engine) -> str | None:
 def ledger_rows(engine: sa.Engine) -> list[sa.Row]:
     """Every ledger row, oldest first."""
     with engine.connect() as conn:
-        return ledger.history(conn)
+        return ledger.Ledger.on(conn).history()
 
 
 def destructive(statements: list[str]) -> list[str]:

@@ -93,7 +93,7 @@ def restore(engine: sa.Engine, rows: list[tuple[Any, ...]]) -> None:
 def copy_events(engine: sa.Engine) -> list[tuple[str, str]]:
     """The copy marks and anonymize runs in the ledger."""
     with engine.connect() as conn:
-        if not ledger.exists(conn):
+        if not ledger.Ledger.on(conn).exists():
             return []
         events = ledger.events
         ours = events.c.kind.in_([ledger.EventKind.COPY, ledger.EventKind.ANONYMIZE])

@@ -67,7 +67,7 @@ def test_plan_is_exact_and_changes_nothing(project: SeedProject, engine: sa.Engi
     ]
     assert version(engine) == "s1" and rows(engine, "users") == []
     with engine.connect() as conn:
-        assert not ledger.exists(conn)
+        assert not ledger.Ledger.on(conn).exists()
     # The dry run's inserts drew keys from the sequences; it gave them back.
     project.upgrade("s2", env="development")
     assert [r[0] for r in rows(engine, "users")] == [1, 2, 3]

@@ -490,7 +490,7 @@ def test_seed_revision_writes_points_and_metre_buffers_and_undoes_them(
                 frozen.c.name == "Berlin"
             )
         )
-        [first] = ledger.history(conn)
+        [first] = ledger.Ledger.on(conn).history()
     assert berlin.location.srid == 4326 and berlin.service_area.srid == 4326
     assert to_shape(berlin.location).distance(shapely.Point(*BERLIN)) < 0.05  # within ~4 km
     assert to_shape(berlin.service_area).geom_type == "Polygon"
@@ -506,7 +506,7 @@ def test_seed_revision_writes_points_and_metre_buffers_and_undoes_them(
     project.upgrade("head")
     assert store_facts(engine) == facts
     with engine.connect() as conn:
-        runs = ledger.history(conn)
+        runs = ledger.Ledger.on(conn).history()
     assert [r.status for r in runs] == ["undone", "applied"]
     assert runs[0].data_checksum == runs[1].data_checksum
     assert len(runs[1].data_checksum) == 64

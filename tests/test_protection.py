@@ -40,7 +40,7 @@ def _events(engine: sa.Engine) -> list[tuple[str, str]]:
 def test_first_seed_stamps_the_database(project: SeedProject, engine: sa.Engine) -> None:
     project.upgrade("s2", env="production")
     with engine.connect() as conn:
-        assert ledger.read_stamp(conn) == "production"
+        assert ledger.Ledger.on(conn).stamp() == "production"
 
 
 def test_development_run_against_production_is_refused(
@@ -68,7 +68,7 @@ def test_override_runs_and_is_recorded(project: SeedProject, engine: sa.Engine) 
     assert version(engine) == "s3"
     assert ("override", "ran development against production") in _events(engine)
     with engine.connect() as conn:
-        assert ledger.latest(conn, "s3").override == _database(engine)
+        assert ledger.Ledger.on(conn).latest("s3").override == _database(engine)
 
 
 def test_any_downgrade_of_production_is_refused_without_override(
@@ -145,7 +145,7 @@ def test_concurrent_upgrades_seed_exactly_once(project: SeedProject, engine: sa.
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert len(rows(engine, "users")) == 5
     with engine.connect() as conn:
-        applied = [r.revision for r in ledger.history(conn) if r.status == "applied"]
+        applied = [r.revision for r in ledger.Ledger.on(conn).history() if r.status == "applied"]
     assert applied == ["s2", "s3"]
 
 

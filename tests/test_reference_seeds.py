@@ -64,7 +64,7 @@ def test_both_membership_methods_are_recorded_and_undone(
 ) -> None:
     migrator.upgrade("0007", env="development")
     with engine.connect() as conn:
-        record = ledger.latest(conn, "0007")
+        record = ledger.Ledger.on(conn).latest("0007")
     assert record.row_counts["project_members"] == _count(engine, "project_members")
     migrator.downgrade("0006", env="development")
     assert _count(engine, "project_members") == 0
@@ -77,12 +77,12 @@ def test_base_to_head_twice_gives_byte_identical_rows(
     migrator.upgrade("head", env="development")
     first = _dump(engine)
     with engine.connect() as conn:
-        checksums = [r.data_checksum for r in ledger.history(conn) if r.status == "applied"]
+        checksums = [r.data_checksum for r in ledger.Ledger.on(conn).history() if r.status == "applied"]
     migrator.downgrade("base", env="development")
     migrator.upgrade("head", env="development")
     assert _dump(engine) == first
     with engine.connect() as conn:
-        again = [r.data_checksum for r in ledger.history(conn) if r.status == "applied"]
+        again = [r.data_checksum for r in ledger.Ledger.on(conn).history() if r.status == "applied"]
     assert again == checksums
 
 
@@ -141,5 +141,5 @@ def test_production_gets_only_the_essentials(migrator: Migrator, engine: sa.Engi
     assert counts.pop("users") == 1 and counts.pop("settings") == 6
     assert set(counts.values()) == {0}
     with engine.connect() as conn:
-        statuses = {r.revision: r.status for r in ledger.history(conn)}
+        statuses = {r.revision: r.status for r in ledger.Ledger.on(conn).history()}
     assert statuses == {"0006": "applied", "0007": "skipped", "0008": "skipped", "0009": "skipped"}

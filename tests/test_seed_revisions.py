@@ -175,7 +175,7 @@ downgrade = upgrade.downgrade
     assert [r[1] for r in rows(engine, "users")] == ["taken"]
     assert version(engine) == "s1"
     with engine.connect() as conn:
-        assert not ledger.exists(conn) or ledger.history(conn) == []
+        assert not ledger.Ledger.on(conn).exists() or ledger.Ledger.on(conn).history() == []
 
 
 def test_a_later_not_null_column_does_not_break_replaying_the_seed(

@@ -27,8 +27,7 @@ from app.models import (
     WorkflowItem,
     project_members,
 )
-from seeds.runtime import ledger
-from seeds.tools.verification import rule
+from seeds.tools.verification import applied_runs, rule
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -57,9 +56,7 @@ def no_orphans(conn: Connection) -> Iterator[str]:
 def counts_as_configured(conn: Connection) -> Iterator[str]:
     # Each applied seed keeps the settings it ran with (config and -x) in the ledger.
     expected = {"users": "users", "projects": "projects", "workflow_items": "workflow_items"}
-    for record in ledger.history(conn):
-        if record.status != ledger.Status.APPLIED:
-            continue
+    for record in applied_runs(conn):
         used = record.undo.get("settings", {})
         for table, setting in expected.items():
             if setting in used and record.row_counts.get(table) != int(used[setting]):

@@ -30,10 +30,12 @@ from faker import Faker
 from sqlalchemy import orm
 from sqlalchemy.pool import NullPool
 
-from seeds.runtime import ledger
-from seeds.dialects import Sink, impl_for
-from seeds.dialects.base import rows_per_statement
 from seeds.data.factories import Factory, Lazy, Pool
+from seeds.dialects import bind
+from seeds.dialects.base import rows_per_statement
+from seeds.runtime.environment import Environment
+from seeds.runtime.ledger import Ledger, RunRef, Status
+from seeds.runtime.parameters import Parameters
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +121,14 @@ def run(url: str, rows: int) -> list[Result]:
     engine = sa.create_engine(url, poolclass=NullPool)
     metadata = sa.MetaData()
     table = _table(metadata)
-    impl = impl_for(engine.dialect.name)
     columns = ["first_name", "last_name", "username", "email"]
 
     def fresh(conn: sa.Connection) -> None:
         metadata.drop_all(conn, checkfirst=True)
-        ledger.metadata.drop_all(conn, checkfirst=True)
+        ledger = Ledger(bind(conn))
+        ledger.drop()
         metadata.create_all(conn)
-        for statement in ledger.create_statements():
-            conn.execute(statement)
+        ledger.create()
 
     def orm_add_all(conn: sa.Connection) -> None:
         class BenchUser:
@@ -152,49 +153,41 @@ def run(url: str, rows: int) -> list[Result]:
         for start in range(0, len(built), size):
             conn.execute(statement, built[start : start + size])
 
-    def ledger_row(conn: sa.Connection) -> int:
-        return int(
-            conn.execute(
-                ledger.ledger.insert()
-                .values(
-                    revision="bench",
-                    environment="development",
-                    status="applied",
-                    applied_at=sa.func.now(),
-                    duration_ms=0,
-                    row_counts={},
-                    faker_seed=0,
-                    reference_time="",
-                    source_checksum="",
-                    undo={},
-                )
-                .returning(ledger.ledger.c.id)
-            ).scalar_one()
+    def ledger_run(conn: sa.Connection) -> tuple[Ledger, RunRef]:
+        ledger = Ledger(bind(conn))
+        run = ledger.open_run(
+            "bench",
+            Environment.DEVELOPMENT,
+            Status.APPLIED,
+            Parameters.from_x_args({}),
+            source_checksum="",
+            override=None,
         )
+        return ledger, run
 
     def recorded_insert(conn: sa.Connection) -> None:
-        ledger_id = ledger_row(conn)
-        sink = Sink(conn, lambda statement: None, "bench")
+        ledger, run = ledger_run(conn)
         size = rows_per_statement(len(columns))
-        ref = sa.literal(ledger_id, sa.BigInteger)
         for start in range(0, len(built), size):
-            impl.insert_recorded(
-                sink,
+            ledger.insert_recorded(
+                run,
                 table,
                 built[start : start + size],
                 hashed=columns,
                 conflict_on=None,
-                ledger_ref=ref,
+                revision="bench",
             )
 
     def bulk_copy(conn: sa.Connection) -> None:
-        keys = impl.reserve_keys(conn, table, len(built), sequence=impl.sequence_state(conn, table))
+        ledger, run = ledger_run(conn)
+        dialect = ledger.dialect
+        keys = dialect.reserve_keys(table, len(built), sequence=dialect.sequence_state(table))
         tuples = (
             (key, r["first_name"], r["last_name"], r["username"], r["email"])
             for key, r in zip(keys, built, strict=True)
         )
-        impl.bulk_write(conn, table, ["id", *columns], tuples)
-        impl.record_bulk_keys(conn, table, ledger_row(conn), keys)
+        dialect.bulk_write(table, ["id", *columns], tuples)
+        ledger.record_bulk_keys(run, table, keys)
 
     strategies = [
         ("ORM add_all + flush (catalogue)", orm_add_all),

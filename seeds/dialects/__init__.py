@@ -1,22 +1,37 @@
-"""Dialect-specific work behind one interface, chosen by dialect name.
+"""Dialect-specific SQL behind one interface, bound to a run.
 
-``impl_for("postgresql")`` gives the PostgreSQL implementation (COPY, server-side
-row hashes, TRUNCATE, advisory locks, sequences); any other dialect gets the
-generic one, which needs nothing beyond SQLAlchemy Core. No other module asks
-which dialect it is talking to.
+:func:`bind` gives the dialect of a connection (or of ``--sql`` output): PostgreSQL's
+(COPY, server-side row hashes, TRUNCATE, advisory locks, sequences, schemas), SQLite's,
+or the generic one, which needs nothing beyond SQLAlchemy Core. Adding a database is
+adding a module here and a line to ``_REGISTRY``. Nothing outside this package asks
+which database it is talking to.
 """
 
 from __future__ import annotations
 
-from seeds.dialects.base import GenericImpl, SequenceState, Sink
-from seeds.dialects.postgresql import PostgresImpl
-from seeds.dialects.sqlite import SqliteImpl
+from typing import TYPE_CHECKING
 
-__all__ = ["GenericImpl", "PostgresImpl", "SequenceState", "Sink", "SqliteImpl", "impl_for"]
+from seeds.dialects.base import Dialect, Emit, SequenceState
+from seeds.dialects.postgresql import PostgresDialect
+from seeds.dialects.sqlite import SqliteDialect
 
-_REGISTRY: dict[str, type[GenericImpl]] = {"postgresql": PostgresImpl, "sqlite": SqliteImpl}
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
+
+__all__ = ["Dialect", "PostgresDialect", "SequenceState", "SqliteDialect", "bind", "dialect_class"]
+
+_REGISTRY: dict[str, type[Dialect]] = {"postgresql": PostgresDialect, "sqlite": SqliteDialect}
 
 
-def impl_for(dialect_name: str) -> GenericImpl:
-    """The implementation for a dialect, falling back to the generic one."""
-    return _REGISTRY.get(dialect_name, GenericImpl)()
+def dialect_class(name: str) -> type[Dialect]:
+    """The implementation for a SQLAlchemy dialect name, falling back to the generic one."""
+    return _REGISTRY.get(name, Dialect)
+
+
+def bind(
+    connection: Connection | None, *, sa_dialect: sa.Dialect | None = None, emit: Emit | None = None
+) -> Dialect:
+    """The dialect of one run: on ``connection``, or rendering to ``emit`` under ``--sql``."""
+    name = connection.dialect.name if connection is not None else getattr(sa_dialect, "name", "")
+    return dialect_class(name)(connection, sa_dialect=sa_dialect, emit=emit)

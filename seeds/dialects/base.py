@@ -1,7 +1,13 @@
-"""The generic implementation: SQLAlchemy Core only, rows and keys through Python.
+"""The generic dialect: SQLAlchemy Core only, bound to one run's connection or ``--sql`` output.
 
-Dialects with more to offer (PostgreSQL) subclass :class:`GenericImpl` and override
-only what differs, alembic's ``DefaultImpl`` way.
+A :class:`Dialect` is made once per run (see :func:`seeds.dialects.bind`) and holds
+where statements go: a live connection, or Alembic's offline writer. Everything else
+in Seedchain asks it for SQL or hands it a statement to run; nothing else asks which
+database it is talking to. Dialects with more to offer (PostgreSQL) subclass it and
+override only what differs, the way Alembic's ``DefaultImpl`` subclasses do.
+
+Dialects know nothing of the ledger or of seed revisions: they import only
+:mod:`seeds.errors`. Messages that must name a revision get it as an argument.
 """
 
 from __future__ import annotations
@@ -14,13 +20,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from seeds.errors import OfflineUnsupported, SeedDataError
-from seeds.runtime.ledger import ledger_keys
-from seeds.runtime.validation import explain_integrity_error
+from seeds.errors import OfflineUnsupported, SeedDataError, UnsupportedByDialect
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, CursorResult
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
+Emit = Callable[[sa.Executable], None]
 
 # Rows per statement: well under every driver's bound-parameter limit (PostgreSQL
 # allows 65,535 per statement, SQLite 32,766) for tables of up to ~30 columns.
@@ -46,61 +51,6 @@ class SequenceState:
     name: str
     last_value: int | None
     start: int
-
-
-class Sink:
-    """Where statements go: a live connection, or Alembic's ``--sql`` output.
-
-    Args:
-        connection: The migration's connection; None when offline.
-        emit: Alembic's ``op.execute`` for offline rendering.
-        revision: The seed revision, named in offline refusals.
-    """
-
-    def __init__(
-        self,
-        connection: Connection | None,
-        emit: Callable[[sa.Executable], None],
-        revision: str,
-    ) -> None:
-        self._connection = connection
-        self._emit = emit
-        self.revision = revision
-
-    @property
-    def offline(self) -> bool:
-        """True when statements are rendered as SQL instead of run."""
-        return self._connection is None
-
-    @property
-    def connection(self) -> Connection:
-        """The live connection; offline this refuses, naming what needed it."""
-        if self._connection is None:
-            raise OfflineUnsupported(
-                f"seed {self.revision} needs to read the database, which --sql cannot do; "
-                "run it online, or make it insert-only (ctx.insert/ctx.ensure)"
-            )
-        return self._connection
-
-    def execute(
-        self, statement: sa.Executable, params: Row | Sequence[Row] | None = None
-    ) -> CursorResult[Any] | None:
-        """Run a statement online (returning its result) or render it offline.
-
-        ``params``: one mapping, or a sequence of them (executemany); offline only
-        statements with their values inside can be rendered, so none may be given.
-        """
-        if self._connection is None:
-            if params is not None:
-                msg = "offline statements carry their values; params cannot be rendered"
-                raise ValueError(msg)
-            self._emit(statement)
-            return None
-        if params is None:
-            return self._connection.execute(statement)
-        if isinstance(params, Mapping):
-            return self._connection.execute(statement, dict(params))
-        return self._connection.execute(statement, list(params))
 
 
 def python_row_hash(values: Iterable[object]) -> str:
@@ -139,92 +89,182 @@ def single_integer_key(table: sa.Table) -> sa.Column[Any] | None:
     return None
 
 
-class GenericImpl:
-    """Seedchain's work on any SQLAlchemy dialect; SQLite and PostgreSQL subclass it."""
+def explain_constraint_error(
+    message: str,
+    hint: str,
+    *,
+    revision: str,
+    table: str,
+    column: str | None = None,
+    row_index: int | None = None,
+) -> SeedDataError:
+    """The error every dialect returns for a refused row: the database's words plus the fix."""
+    return SeedDataError(
+        f"{message}; {hint}", revision=revision, table=table, column=column, row_index=row_index
+    )
 
-    name = "generic"
-    # TRUNCATE ... RESTART IDENTITY CASCADE exists (PostgreSQL only).
-    can_truncate = False
 
-    # -- transaction setup -------------------------------------------------------
-    def database_name(self, conn: Connection) -> str:
+class Dialect:
+    """Seedchain's SQL on any SQLAlchemy database, bound to one run.
+
+    Args:
+        connection: The run's connection; None when rendering ``--sql``.
+        sa_dialect: The SQLAlchemy dialect (taken from the connection when there is one).
+        emit: Where offline statements go (Alembic's ``context.execute``).
+    """
+
+    name: ClassVar[str] = "generic"
+    # TRUNCATE ... RESTART IDENTITY CASCADE exists.
+    can_truncate: ClassVar[bool] = False
+    # An INSERT ... RETURNING can feed another INSERT in the same statement (a
+    # data-modifying CTE): rows and their ledger keys are written as one statement,
+    # online and in --sql output alike.
+    records_in_one_statement: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        connection: Connection | None,
+        *,
+        sa_dialect: sa.Dialect | None = None,
+        emit: Emit | None = None,
+    ) -> None:
+        if connection is None and (sa_dialect is None or emit is None):
+            msg = "an offline dialect needs the SQLAlchemy dialect and an emit function"
+            raise TypeError(msg)
+        self._connection = connection
+        self.sa_dialect: sa.Dialect = connection.dialect if connection is not None else sa_dialect  # type: ignore[assignment]
+        self._emit = emit
+
+    # -- where statements go ------------------------------------------------------
+    @property
+    def offline(self) -> bool:
+        """True when statements are rendered as SQL instead of run."""
+        return self._connection is None
+
+    def connection_for(self, what: str, hint: str = "run it online") -> Connection:
+        """The live connection; offline this refuses, naming ``what`` needed it."""
+        if self._connection is None:
+            raise OfflineUnsupported(
+                f"{what} needs to read the database, which --sql cannot do; {hint}"
+            )
+        return self._connection
+
+    @property
+    def connection(self) -> Connection:
+        """The live connection (online only)."""
+        return self.connection_for("this step")
+
+    def execute(
+        self, statement: sa.Executable, params: Row | Sequence[Row] | None = None
+    ) -> CursorResult[Any] | None:
+        """Run a statement online (returning its result) or render it offline.
+
+        ``params``: one mapping, or a sequence of them (executemany). Offline only
+        statements with their values inside can be rendered, so none may be given.
+        """
+        if self._connection is None:
+            if params is not None:
+                raise OfflineUnsupported(
+                    "a statement with separate parameters cannot be rendered by --sql; "
+                    "run it online"
+                )
+            assert self._emit is not None  # checked in __init__
+            self._emit(statement)
+            return None
+        if params is None:
+            return self._connection.execute(statement)
+        if isinstance(params, Mapping):
+            return self._connection.execute(statement, dict(params))
+        return self._connection.execute(statement, list(params))
+
+    def run(self, statement: sa.Executable, params: Row | Sequence[Row] | None = None) -> Any:
+        """Execute online and return the result (statements that must read)."""
+        result = self.execute(statement, params)
+        assert result is not None  # offline callers use execute()
+        return result
+
+    def scalar(self, statement: sa.Executable) -> Any:
+        """The first column of the first row (online only)."""
+        return self.connection.scalar(statement)
+
+    def log_sql(self, statement: sa.ClauseElement) -> None:
+        """Log a destructive statement at INFO exactly as it runs (values inlined)."""
+        compiled = statement.compile(
+            dialect=self.sa_dialect, compile_kwargs={"literal_binds": True}
+        )
+        log.info("%s", " ".join(str(compiled).split()))
+
+    # -- session setup ------------------------------------------------------------
+    def database_name(self) -> str:
         """The name the protection override must give for this database."""
-        return conn.engine.url.database or ""
+        return self.connection.engine.url.database or ""
 
-    def enforce_foreign_keys(self, sink: Sink) -> None:
-        """Make the database check foreign keys for this seed revision's own work.
+    @classmethod
+    def schema_statements(cls, sa_dialect: sa.Dialect, schema: str) -> list[sa.Executable]:
+        """Statements that create ``schema`` and put it first on the search path."""
+        raise UnsupportedByDialect(
+            f"SCHEMA={schema!r}: {cls.name} has no schemas to put tables in; unset SCHEMA"
+        )
 
-        Called first thing in a seed revision's upgrade and downgrade, before any
-        statement that could open a transaction. A no-op where they are always
-        checked; SQLite checks them only when asked.
+    def enforce_foreign_keys(self, revision: str) -> None:
+        """Make the database check foreign keys for one seed revision's own work.
+
+        Called first in a seed revision's upgrade and downgrade, before any statement
+        that could open a transaction. A no-op where they are always checked.
         """
 
-    def prepare(self, sink: Sink) -> None:
+    def prepare(self) -> None:
         """Make the session deterministic for seeding (time zone and the like)."""
 
-    def set_timeouts(self, conn: Connection, lock_timeout: str, statement_timeout: str) -> None:
+    def set_timeouts(self, lock_timeout: str, statement_timeout: str) -> None:
         """Bound destructive statements in time; a no-op where there are no timeouts."""
 
     @contextlib.contextmanager
-    def deploy_lock(self, conn: Connection, key: int, wait: str) -> Iterator[None]:
+    def deploy_lock(self, key: int, wait: str) -> Iterator[None]:
         """Serialise concurrent migration runs; a no-op without advisory locks."""
         yield
 
-    # -- writing ----------------------------------------------------------------
+    def begin_read_only(self) -> None:
+        """Make the transaction just begun one read-only snapshot, where the database can."""
+
+    def defer_all_constraints(self) -> None:
+        """Check deferrable constraints at the end of the transaction, where it can."""
+
+    def check_deferred_constraints(self) -> None:
+        """Check the deferred constraints now (errors surface here, not at COMMIT)."""
+
+    # -- writing ------------------------------------------------------------------
     def insert_statement(self, table: sa.Table, conflict_on: Sequence[str] | None) -> sa.Insert:
         """An INSERT for ``table``; ``conflict_on`` asks to skip rows whose key exists."""
         if conflict_on:
-            msg = (
+            raise UnsupportedByDialect(
                 f"ctx.ensure() on table {table.name} needs INSERT ... ON CONFLICT, which "
-                "the generic dialect support lacks; use PostgreSQL or SQLite"
+                f"Seedchain's {self.name} support lacks; use PostgreSQL or SQLite"
             )
-            raise NotImplementedError(msg)
         return sa.insert(table)
 
-    def insert_recorded(
-        self,
-        sink: Sink,
-        table: sa.Table,
-        rows: Sequence[Row],
-        *,
-        hashed: Sequence[str],
-        conflict_on: Sequence[str] | None,
-        ledger_ref: sa.ColumnElement[Any],
-    ) -> int | None:
-        """Insert rows and record the keys (and value hashes) of those inserted.
+    def insert_source(
+        self, table: sa.Table, rows: Sequence[Row], conflict_on: Sequence[str] | None
+    ) -> tuple[sa.Insert, dict[str, Any] | None]:
+        """One INSERT of ``rows`` with their values inside (or in the returned params)."""
+        return self.insert_statement(table, conflict_on).values(list(rows)), None
 
-        Returns how many rows were inserted (None offline, where nobody knows).
-        """
-        if sink.offline:
-            raise OfflineUnsupported(
-                f"seed {sink.revision}: --sql on {self.name} cannot record which rows "
-                f"it inserts into {table.name} (only PostgreSQL renders that as SQL); "
-                "run it online"
-            )
-        pk = list(table.primary_key.columns)
-        statement = self.insert_statement(table, conflict_on).returning(
-            *pk, *(table.c[name] for name in hashed)
-        )
-        result = sink.execute(statement, rows)
-        assert result is not None
-        inserted = result.all()
-        if inserted:
-            sink.execute(
-                ledger_keys.insert().values(ledger_id=ledger_ref),
-                [
-                    {
-                        "table_name": table.name,
-                        "key": list(row[: len(pk)]),
-                        "row_hash": python_row_hash(row[len(pk) :]),
-                    }
-                    for row in inserted
-                ],
-            )
-        return len(inserted)
+    def row_hash(self, columns: Iterable[sa.ColumnElement[Any]]) -> sa.ColumnElement[str] | None:
+        """The server-side hash of a row's values; None where rows are hashed in Python."""
+        return None
+
+    def key_text(self, columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any] | None:
+        """A composite key as the JSON text the ledger stores, computed by the server."""
+        return None
+
+    def key_matches(
+        self, columns: Sequence[sa.ColumnElement[Any]], stored: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[bool] | None:
+        """``columns`` equal to the stored JSON key, in SQL; None where it cannot be said."""
+        return None
 
     def explain_integrity_error(
         self,
-        sink: Sink,
         revision: str,
         table: sa.Table,
         rows: Sequence[Row],
@@ -234,76 +274,24 @@ class GenericImpl:
     ) -> SeedDataError:
         """Turn the database's refusal of a batch into an error naming the row and the fix.
 
-        ``rows`` is the refused batch and ``offset`` its position in what the seed
-        passed; the generic version reads the driver's diagnostics (SQLSTATE, key).
+        ``rows`` is the refused batch and ``offset`` its position in what the seed passed.
         """
-        return explain_integrity_error(revision, table, rows, err, offset=offset)
+        message = str(err.orig).splitlines()[0]
+        return explain_constraint_error(message, "fix the row", revision=revision, table=table.name)
 
-    def adopt_recorded(
-        self,
-        conn: Connection,
-        table: sa.Table,
-        keys: Sequence[Sequence[Any]],
-        *,
-        hashed: Sequence[str],
-        ledger_id: int,
-    ) -> int:
-        """Record existing rows (by key) as inserted by this run; return how many."""
-        pk = list(table.primary_key.columns)
-        found = 0
-        for start in range(0, len(keys), 500):
-            batch = [tuple(k) for k in keys[start : start + 500]]
-            where = self._key_filter(table, batch)
-            current = list(conn.execute(sa.select(*pk, *(table.c[n] for n in hashed)).where(where)))
-            if current:
-                conn.execute(
-                    ledger_keys.insert(),
-                    [
-                        {
-                            "ledger_id": ledger_id,
-                            "table_name": table.name,
-                            "key": list(row[: len(pk)]),
-                            "row_hash": python_row_hash(row[len(pk) :]),
-                        }
-                        for row in current
-                    ],
-                )
-            found += len(current)
-        return found
-
-    def refresh_hashes(
-        self, conn: Connection, table: sa.Table, ledger_id: int, hashed: Sequence[str]
-    ) -> None:
-        """Re-hash recorded rows after the seed itself updated them (cycle loads)."""
-        pk = list(table.primary_key.columns)
-        k = ledger_keys.c
-        for batch in self._batches(conn, table, ledger_id):
-            where = self._key_filter(table, [row.key for row in batch])
-            for row in conn.execute(sa.select(*pk, *(table.c[n] for n in hashed)).where(where)):
-                conn.execute(
-                    ledger_keys.update()
-                    .where(
-                        k.ledger_id == ledger_id,
-                        k.table_name == table.name,
-                        k.key == list(row[: len(pk)]),
-                    )
-                    .values(row_hash=python_row_hash(row[len(pk) :]))
-                )
-
-    def defer_constraints(self, conn: Connection, names: Sequence[str]) -> None:
+    def defer_constraints(self, names: Sequence[str]) -> None:
         """Defer the named (DEFERRABLE) constraints to the end of the transaction."""
         if names:
-            msg = f"{self.name} cannot defer constraints ({', '.join(names)})"
-            raise NotImplementedError(msg)
+            raise UnsupportedByDialect(
+                f"{self.name} cannot defer constraints ({', '.join(names)}); make one "
+                "foreign key of the cycle nullable so the rows can be loaded in two steps"
+            )
 
     def bulk_write(
-        self,
-        conn: Connection,
-        table: sa.Table,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
+        self, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> int:
         """Write rows (tuples in ``columns`` order) in bounded batches; return the count."""
+        conn = self.connection
         statement = sa.insert(table)
         size = rows_per_statement(len(columns))
         count = 0
@@ -319,22 +307,8 @@ class GenericImpl:
             count += len(batch)
         return count
 
-    def record_bulk_keys(
-        self, conn: Connection, table: sa.Table, ledger_id: int, keys: Iterable[int]
-    ) -> None:
-        """Record the keys of bulk-written rows (no value hashes)."""
-        payload = [{"ledger_id": ledger_id, "table_name": table.name, "key": [k]} for k in keys]
-        for start in range(0, len(payload), 5_000):
-            conn.execute(ledger_keys.insert(), payload[start : start + 5_000])
-
     def reserve_keys(
-        self,
-        conn: Connection,
-        table: sa.Table,
-        count: int,
-        *,
-        sequence: SequenceState | None,
-        reserved_to: int = 0,
+        self, table: sa.Table, count: int, *, sequence: SequenceState | None, reserved_to: int = 0
     ) -> list[int]:
         """Keys for ``count`` new rows, handed out before writing.
 
@@ -345,78 +319,32 @@ class GenericImpl:
         """
         column = single_integer_key(table)
         if column is None:
-            msg = f"table {table.name} has no single integer key to reserve"
-            raise ValueError(msg)
-        current = max(conn.scalar(sa.select(sa.func.max(column))) or 0, reserved_to)
+            raise UnsupportedByDialect(
+                f"reserve_keys() on table {table.name}: its primary key is not one integer "
+                "column; give such rows their keys yourself"
+            )
+        current = max(self.scalar(sa.select(sa.func.max(column))) or 0, reserved_to)
         return list(range(current + 1, current + 1 + count))
 
-    # -- undoing ------------------------------------------------------------------
-    def _recorded_keys(self, conn: Connection, table: sa.Table, ledger_id: int) -> list[Any]:
-        k = ledger_keys.c
-        return list(
-            conn.execute(
-                sa.select(k.key, k.first_key, k.last_key, k.row_hash).where(
-                    k.ledger_id == ledger_id, k.table_name == table.name
-                )
-            )
+    # -- removing -----------------------------------------------------------------
+    def truncate(self, tables: Sequence[sa.TableClause]) -> None:
+        """TRUNCATE ... RESTART IDENTITY CASCADE; only dialects with ``can_truncate``."""
+        raise UnsupportedByDialect(
+            f"{self.name} has no TRUNCATE; the undo uses the keyed delete there"
         )
 
-    def _key_filter(self, table: sa.Table, keys: Sequence[Any]) -> sa.ColumnElement[bool]:
-        return columns_in(list(table.primary_key.columns), keys)
-
-    def _batches(self, conn: Connection, table: sa.Table, ledger_id: int) -> Iterator[list[Any]]:
-        recorded = self._recorded_keys(conn, table, ledger_id)
-        for start in range(0, len(recorded), 500):
-            yield recorded[start : start + 500]
-
-    def count_recorded(self, conn: Connection, table: sa.Table, ledger_id: int) -> int:
-        """How many of the rows the run inserted into ``table`` are still there."""
-        total = 0
-        for batch in self._batches(conn, table, ledger_id):
-            where = self._key_filter(table, [row.key for row in batch])
-            total += conn.scalar(sa.select(sa.func.count()).select_from(table).where(where)) or 0
-        return total
-
-    def changed_rows(
-        self, conn: Connection, table: sa.Table, ledger_id: int, hashed: Sequence[str]
-    ) -> int:
-        """How many recorded rows no longer hold the values the seed wrote."""
-        pk = list(table.primary_key.columns)
-        changed = 0
-        for batch in self._batches(conn, table, ledger_id):
-            expected = {tuple(row.key): row.row_hash for row in batch if row.row_hash}
-            where = self._key_filter(table, list(expected))
-            current = conn.execute(sa.select(*pk, *(table.c[name] for name in hashed)).where(where))
-            for row in current:
-                if python_row_hash(row[len(pk) :]) != expected.get(tuple(row[: len(pk)])):
-                    changed += 1
-        return changed
-
-    def delete_recorded(self, conn: Connection, table: sa.Table, ledger_id: int) -> int:
-        """Delete the rows the run inserted into ``table``; return how many."""
-        deleted = 0
-        for batch in self._batches(conn, table, ledger_id):
-            where = self._key_filter(table, [row.key for row in batch])
-            deleted += conn.execute(sa.delete(table).where(where)).rowcount
-        return deleted
-
-    def truncate(self, conn: Connection, tables: Sequence[sa.TableClause]) -> None:
-        """TRUNCATE ... RESTART IDENTITY CASCADE; only dialects with ``can_truncate``."""
-        msg = f"{self.name} has no TRUNCATE; the planner must choose the keyed delete"
-        raise NotImplementedError(msg)
-
-    def row_count(self, conn: Connection, table: sa.TableClause) -> int:
+    def row_count(self, table: sa.TableClause) -> int:
         """All rows of a table."""
-        return conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0
+        return self.scalar(sa.select(sa.func.count()).select_from(table)) or 0
 
     # -- sequences ----------------------------------------------------------------
-    def sequence_state(self, conn: Connection, table: sa.Table) -> SequenceState | None:
+    def sequence_state(self, table: sa.Table) -> SequenceState | None:
         """The state of the table's key sequence; None where there is none to restore."""
         return None
 
-    def restore_sequence(self, conn: Connection, state: SequenceState) -> None:
+    def restore_sequence(self, state: SequenceState) -> None:
         """Put a key sequence back where it stood."""
 
-    def rewind_sequence(self, conn: Connection, state: SequenceState, used_to: int | None) -> None:
+    def rewind_sequence(self, state: SequenceState, used_to: int | None) -> None:
         """Undo a rolled-back run's draws: restore ``state`` if the sequence is still at
         ``used_to`` (nobody else drew from it since)."""

@@ -1,35 +1,37 @@
-"""PostgreSQL: server-side key recording, COPY, TRUNCATE, advisory locks, sequences.
+"""PostgreSQL (psycopg 3): COPY, TRUNCATE, advisory locks, sequences, schemas, diagnostics.
 
-Inserts and the recording of their keys are one statement (a data-modifying CTE),
-so the same SQL works online and in ``--sql`` output, and a row's value hash is
-computed by the server both when it is seeded and when it is undone.
+Every PostgreSQL-only statement and every reading of psycopg's error diagnostics
+lives here. An insert can feed the ledger's key rows in the same statement (a
+data-modifying CTE), so the same SQL works online and in ``--sql`` output, and a
+row's value hash is computed by the server both when it is seeded and when it is undone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import sqlalchemy as sa
 from psycopg import sql as psql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCLASS
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateSchema
 
 from seeds.dialects.base import (
-    GenericImpl,
+    Dialect,
     Row,
     SequenceState,
-    Sink,
-    columns_in,
+    explain_constraint_error,
     single_integer_key,
 )
-from seeds.runtime.ledger import ledger_keys
+from seeds.errors import SeedDataError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
     from sqlalchemy.sql.compiler import SQLCompiler
 
 log = logging.getLogger(__name__)
@@ -54,21 +56,35 @@ def _compile_truncate(element: Truncate, compiler: SQLCompiler, **kw: Any) -> st
     return f"TRUNCATE {names} RESTART IDENTITY CASCADE"
 
 
-class SetConstraintsDeferred(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
-    """``SET CONSTRAINTS c1, c2 DEFERRED``; names quoted by the dialect."""
+class SetConstraints(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``SET CONSTRAINTS c1, c2 DEFERRED`` (or ``ALL``, or ``IMMEDIATE``); names quoted."""
 
     inherit_cache = False
 
-    def __init__(self, names: Sequence[str]) -> None:
-        self.names = list(names)
+    def __init__(self, names: Sequence[str] | None, *, deferred: bool) -> None:
+        self.names = None if names is None else list(names)
+        self.deferred = deferred
 
 
-@compiles(SetConstraintsDeferred, "postgresql")
-def _compile_set_constraints(
-    element: SetConstraintsDeferred, compiler: SQLCompiler, **kw: Any
-) -> str:
-    names = ", ".join(compiler.preparer.quote(name) for name in element.names)
-    return f"SET CONSTRAINTS {names} DEFERRED"
+@compiles(SetConstraints, "postgresql")
+def _compile_set_constraints(element: SetConstraints, compiler: SQLCompiler, **kw: Any) -> str:
+    which = (
+        "ALL"
+        if element.names is None
+        else ", ".join(compiler.preparer.quote(name) for name in element.names)
+    )
+    return f"SET CONSTRAINTS {which} {'DEFERRED' if element.deferred else 'IMMEDIATE'}"
+
+
+class SetTransactionReadOnly(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY``: one snapshot, no writes."""
+
+    inherit_cache = True
+
+
+@compiles(SetTransactionReadOnly, "postgresql")
+def _compile_read_only(element: SetTransactionReadOnly, compiler: SQLCompiler, **kw: Any) -> str:
+    return "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
 def row_hash(columns: Iterable[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
@@ -115,42 +131,93 @@ def _unnest(table: sa.Table, columns: Sequence[str]) -> sa.Select[Any]:
     )
 
 
-def _qualified(conn: Connection, table: sa.Table) -> str:
+def _qualified(sa_dialect: sa.Dialect, table: sa.Table) -> str:
     # pg_get_serial_sequence takes the table as SQL text; the preparer quotes it.
     # Unqualified names resolve through the search path, i.e. the run's SCHEMA.
-    clause = sa.table(table.name, schema=table.schema)
-    return conn.dialect.identifier_preparer.format_table(clause)
+    return sa_dialect.identifier_preparer.format_table(sa.table(table.name, schema=table.schema))
 
 
-def _log_sql(conn: Connection, statement: sa.ClauseElement) -> None:
-    """Log a destructive statement at INFO exactly as it runs (values inlined)."""
-    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-    log.info("%s", " ".join(str(compiled).split()))
+def search_path(sa_dialect: sa.Dialect, schema: str) -> str:
+    """The search_path value putting ``schema`` first, then public.
+
+    search_path is a list of identifiers; the preparer quotes the schema so any name
+    is data. public stays on the path because PostGIS lives there.
+    """
+    return f"{sa_dialect.identifier_preparer.quote_identifier(schema)}, public"
 
 
-class PostgresImpl(GenericImpl):
+_KEY_DETAIL = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\)")
+
+# SQLSTATE of a constraint violation -> what to do about it.
+_HINTS = {
+    "23503": "seed the referenced row first, or fix the reference",
+    "23505": "the row already exists; use ctx.ensure(..., key=[...]) or change the value",
+    "23502": "give the column a value",
+    "23514": "fix the value so the CHECK constraint holds",
+}
+
+
+def _explain(
+    revision: str, table: sa.Table, rows: Sequence[Row], error: BaseException, offset: int
+) -> SeedDataError:
+    """A psycopg error as one line naming the row (found by the key in DETAIL) and the fix."""
+    diag = getattr(error, "diag", None)
+    detail = getattr(diag, "message_detail", None) or ""
+    primary = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
+    column = getattr(diag, "column_name", None)
+    row_index = None
+    match = _KEY_DETAIL.search(detail)
+    if match:
+        cols = [c.strip().strip('"') for c in match["cols"].split(",")]
+        vals = [v.strip() for v in match["vals"].split(",")]
+        column = column or cols[0]
+        for index, row in enumerate(rows):
+            if [str(row.get(c)) for c in cols] == vals:
+                row_index = offset + index
+                break
+    hint = _HINTS.get(getattr(error, "sqlstate", None) or "", "fix the row")
+    return explain_constraint_error(
+        primary + (f" ({detail})" if detail else ""),
+        hint,
+        revision=revision,
+        table=table.name,
+        column=column,
+        row_index=row_index,
+    )
+
+
+class PostgresDialect(Dialect):
     """PostgreSQL (psycopg 3)."""
 
     name = "postgresql"
     can_truncate = True
+    records_in_one_statement = True
 
-    def database_name(self, conn: Connection) -> str:
-        return str(conn.scalar(sa.select(sa.func.current_database())))
+    def database_name(self) -> str:
+        return str(self.scalar(sa.select(sa.func.current_database())))
 
-    def prepare(self, sink: Sink) -> None:
+    @classmethod
+    def schema_statements(cls, sa_dialect: sa.Dialect, schema: str) -> list[sa.Executable]:
+        return [
+            CreateSchema(schema, if_not_exists=True),
+            sa.select(sa.func.set_config("search_path", search_path(sa_dialect, schema), False)),
+        ]
+
+    def prepare(self) -> None:
         # Row hashes go through json, which prints timestamptz in the session's
         # time zone: pin it so hashing at seed and at undo time agree.
-        sink.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
+        self.execute(sa.select(sa.func.set_config("TimeZone", "UTC", True)))
 
-    def set_timeouts(self, conn: Connection, lock_timeout: str, statement_timeout: str) -> None:
+    def set_timeouts(self, lock_timeout: str, statement_timeout: str) -> None:
         for name, value in (
             ("lock_timeout", lock_timeout),
             ("statement_timeout", statement_timeout),
         ):
-            conn.execute(sa.select(sa.func.set_config(name, value, True)))
+            self.execute(sa.select(sa.func.set_config(name, value, True)))
 
     @contextlib.contextmanager
-    def deploy_lock(self, conn: Connection, key: int, wait: str) -> Iterator[None]:
+    def deploy_lock(self, key: int, wait: str) -> Iterator[None]:
+        conn = self.connection
         got = conn.scalar(sa.select(sa.func.pg_try_advisory_lock(key)))
         if not got:
             log.warning("another migration run holds the deploy lock; waiting up to %s", wait)
@@ -170,113 +237,64 @@ class PostgresImpl(GenericImpl):
             conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
             conn.commit()
 
+    def begin_read_only(self) -> None:
+        self.execute(SetTransactionReadOnly())
+
+    def defer_all_constraints(self) -> None:
+        self.execute(SetConstraints(None, deferred=True))
+
+    def check_deferred_constraints(self) -> None:
+        self.execute(SetConstraints(None, deferred=False))
+
+    # -- writing ------------------------------------------------------------------
     def insert_statement(self, table: sa.Table, conflict_on: Sequence[str] | None) -> sa.Insert:
         statement = pg_insert(table)
         if conflict_on:
             statement = statement.on_conflict_do_nothing(index_elements=list(conflict_on))
         return statement
 
-    def insert_recorded(
+    def insert_source(
+        self, table: sa.Table, rows: Sequence[Row], conflict_on: Sequence[str] | None
+    ) -> tuple[sa.Insert, dict[str, Any] | None]:
+        columns = [c.name for c in table.columns if c.name in rows[0]]
+        if self.offline or not _arrayable(table, columns, rows):
+            return self.insert_statement(table, conflict_on).values(list(rows)), None
+        # One statement shape for every batch (column arrays unnested by the server):
+        # compiled once, not once per 1,000-row VALUES list.
+        statement = self.insert_statement(table, conflict_on).from_select(
+            columns, _unnest(table, columns)
+        )
+        params = {f"seed_col_{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
+        return statement, params
+
+    def row_hash(self, columns: Iterable[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
+        return row_hash(columns)
+
+    def key_text(self, columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
+        return sa.cast(sa.func.json_build_array(*columns), sa.Text)
+
+    def key_matches(
+        self, columns: Sequence[sa.ColumnElement[Any]], stored: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[bool]:
+        return sa.cast(sa.func.json_build_array(*columns), JSONB) == sa.cast(stored, JSONB)
+
+    def explain_integrity_error(
         self,
-        sink: Sink,
+        revision: str,
         table: sa.Table,
         rows: Sequence[Row],
+        err: sa.exc.IntegrityError,
         *,
-        hashed: Sequence[str],
-        conflict_on: Sequence[str] | None,
-        ledger_ref: sa.ColumnElement[Any],
-    ) -> int | None:
-        pk = list(table.primary_key.columns)
-        columns = [c.name for c in table.columns if c.name in rows[0]]
-        params: dict[str, Any] | None = None
-        if not sink.offline and _arrayable(table, columns, rows):
-            # One statement shape for every batch (column arrays unnested by the
-            # server): compiled once, not once per 1,000-row VALUES list.
-            source = self.insert_statement(table, conflict_on).from_select(
-                columns, _unnest(table, columns)
-            )
-            params = {
-                f"seed_col_{i}": [row[name] for row in rows] for i, name in enumerate(columns)
-            }
-        else:
-            source = self.insert_statement(table, conflict_on).values(list(rows))
-        seeded = source.returning(*pk, *(table.c[name] for name in hashed)).cte("seeded")
-        int_key = single_integer_key(table)
-        if int_key is not None:
-            first: sa.ColumnElement[Any] = seeded.c[int_key.name]
-            last: sa.ColumnElement[Any] = seeded.c[int_key.name]
-            key: sa.ColumnElement[Any] = sa.null()
-        else:
-            first = last = sa.null()
-            key = sa.cast(sa.func.json_build_array(*(seeded.c[c.name] for c in pk)), sa.Text)
-        record = ledger_keys.insert().from_select(
-            ["ledger_id", "table_name", "first_key", "last_key", "key", "row_hash"],
-            sa.select(
-                ledger_ref,
-                sa.literal(table.name, sa.String),
-                first,
-                last,
-                key,
-                row_hash(seeded.c[name] for name in hashed),
-            ).select_from(seeded),
-        )
-        # The INSERT's rowcount is the number of keys recorded = rows inserted (a
-        # conflicting row is skipped by the CTE and records nothing); SQLAlchemy
-        # keeps rowcount for such statements only when asked.
-        result = sink.execute(record.execution_options(preserve_rowcount=True), params)
-        return None if result is None else result.rowcount
+        offset: int = 0,
+    ) -> SeedDataError:
+        return _explain(revision, table, rows, err.orig or err, offset)
 
-    def adopt_recorded(
-        self,
-        conn: Connection,
-        table: sa.Table,
-        keys: Sequence[Sequence[Any]],
-        *,
-        hashed: Sequence[str],
-        ledger_id: int,
-    ) -> int:
-        pk = list(table.primary_key.columns)
-        int_key = single_integer_key(table)
-        key_json: sa.ColumnElement[Any] = (
-            sa.null() if int_key is not None else sa.cast(sa.func.json_build_array(*pk), sa.Text)
-        )
-        first: sa.ColumnElement[Any] = int_key if int_key is not None else sa.null()
-        found = 0
-        for start in range(0, len(keys), 1_000):
-            where = columns_in(pk, keys[start : start + 1_000])
-            record = ledger_keys.insert().from_select(
-                ["ledger_id", "table_name", "first_key", "last_key", "key", "row_hash"],
-                sa.select(
-                    sa.literal(ledger_id, sa.BigInteger),
-                    sa.literal(table.name, sa.String),
-                    first,
-                    first,
-                    key_json,
-                    row_hash(table.c[name] for name in hashed),
-                ).where(where),
-            )
-            found += conn.execute(record.execution_options(preserve_rowcount=True)).rowcount
-        return found
-
-    def refresh_hashes(
-        self, conn: Connection, table: sa.Table, ledger_id: int, hashed: Sequence[str]
-    ) -> None:
-        conn.execute(
-            ledger_keys.update()
-            .where(self._join(table, ledger_id))
-            .values(row_hash=row_hash(table.c[name] for name in hashed))
-        )
-
-    def defer_constraints(self, conn: Connection, names: Sequence[str]) -> None:
+    def defer_constraints(self, names: Sequence[str]) -> None:
         if names:
-            conn.execute(SetConstraintsDeferred(names))
+            self.execute(SetConstraints(names, deferred=True))
 
     def bulk_write(
-        self,
-        conn: Connection,
-        table: sa.Table,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
+        self, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> int:
         # COPY through the connection SQLAlchemy already has open, so the rows are in
         # the migration's transaction; psycopg streams them in bounded buffers.
@@ -288,119 +306,64 @@ class PostgresImpl(GenericImpl):
         statement = psql.SQL("COPY {} ({}) FROM STDIN").format(
             target, psql.SQL(", ").join(psql.Identifier(c) for c in columns)
         )
-        raw = conn.connection.driver_connection
+        raw = self.connection.connection.driver_connection
         assert raw is not None  # an open SQLAlchemy connection has its driver connection
         count = 0
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-                count += 1
+        try:
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+        except psycopg.Error as err:
+            # COPY goes around SQLAlchemy, so its errors arrive unwrapped: wrap them
+            # the way SQLAlchemy would, so callers handle one kind of error.
+            raise sa.exc.DBAPIError.instance(
+                str(statement.as_string(raw)), None, err, psycopg.Error
+            ) from err
         return count
 
-    def record_bulk_keys(
-        self, conn: Connection, table: sa.Table, ledger_id: int, keys: Iterable[int]
-    ) -> None:
-        ranges: list[dict[str, Any]] = []
-        for key in sorted(keys):
-            if ranges and ranges[-1]["last_key"] == key - 1:
-                ranges[-1]["last_key"] = key
-            else:
-                ranges.append(
-                    {
-                        "ledger_id": ledger_id,
-                        "table_name": table.name,
-                        "first_key": key,
-                        "last_key": key,
-                    }
-                )
-        for start in range(0, len(ranges), 5_000):
-            conn.execute(ledger_keys.insert(), ranges[start : start + 5_000])
-
     def reserve_keys(
-        self,
-        conn: Connection,
-        table: sa.Table,
-        count: int,
-        *,
-        sequence: SequenceState | None,
-        reserved_to: int = 0,
+        self, table: sa.Table, count: int, *, sequence: SequenceState | None, reserved_to: int = 0
     ) -> list[int]:
         if sequence is None:
-            return super().reserve_keys(conn, table, count, sequence=None, reserved_to=reserved_to)
+            return super().reserve_keys(table, count, sequence=None, reserved_to=reserved_to)
         series = sa.func.generate_series(1, count).table_valued("n")
         return list(
-            conn.scalars(
+            self.connection.scalars(
                 sa.select(sa.func.nextval(sa.cast(sequence.name, REGCLASS))).select_from(series)
             )
         )
 
-    # -- undoing ------------------------------------------------------------------
-    def _join(self, table: sa.Table, ledger_id: int) -> sa.ColumnElement[bool]:
-        k = ledger_keys.c
-        int_key = single_integer_key(table)
-        matches: sa.ColumnElement[bool]
-        if int_key is not None:
-            matches = int_key.between(k.first_key, k.last_key)
-        else:
-            pk = list(table.primary_key.columns)
-            matches = sa.cast(sa.func.json_build_array(*pk), JSONB) == sa.cast(k.key, JSONB)
-        return sa.and_(k.ledger_id == ledger_id, k.table_name == table.name, matches)
-
-    def _recorded(self, table: sa.Table, ledger_id: int) -> sa.ColumnElement[bool]:
-        return sa.exists(sa.select(1).select_from(ledger_keys).where(self._join(table, ledger_id)))
-
-    def count_recorded(self, conn: Connection, table: sa.Table, ledger_id: int) -> int:
-        query = (
-            sa.select(sa.func.count()).select_from(table).where(self._recorded(table, ledger_id))
-        )
-        return conn.scalar(query) or 0
-
-    def changed_rows(
-        self, conn: Connection, table: sa.Table, ledger_id: int, hashed: Sequence[str]
-    ) -> int:
-        k = ledger_keys.c
-        query = (
-            sa.select(sa.func.count())
-            .select_from(table.join(ledger_keys, self._join(table, ledger_id)))
-            .where(
-                k.row_hash.is_not(None),
-                row_hash(table.c[name] for name in hashed) != k.row_hash,
-            )
-        )
-        return conn.scalar(query) or 0
-
-    def delete_recorded(self, conn: Connection, table: sa.Table, ledger_id: int) -> int:
-        statement = sa.delete(table).where(self._recorded(table, ledger_id))
-        _log_sql(conn, statement)
-        return conn.execute(statement).rowcount
-
-    def truncate(self, conn: Connection, tables: Sequence[sa.TableClause]) -> None:
+    # -- removing -----------------------------------------------------------------
+    def truncate(self, tables: Sequence[sa.TableClause]) -> None:
         statement = Truncate(tables)
-        _log_sql(conn, statement)
-        conn.execute(statement)
+        self.log_sql(statement)
+        self.execute(statement)
 
     # -- sequences ----------------------------------------------------------------
-    def sequence_state(self, conn: Connection, table: sa.Table) -> SequenceState | None:
+    def sequence_state(self, table: sa.Table) -> SequenceState | None:
         column = single_integer_key(table)
         if column is None:
             return None
-        name = conn.scalar(
-            sa.select(sa.func.pg_get_serial_sequence(_qualified(conn, table), column.name))
+        name = self.scalar(
+            sa.select(
+                sa.func.pg_get_serial_sequence(_qualified(self.sa_dialect, table), column.name)
+            )
         )
         if name is None:
             return None
         regclass = sa.cast(name, REGCLASS)
-        last = conn.scalar(sa.select(sa.func.pg_sequence_last_value(regclass)))
-        start = conn.scalar(
+        last = self.scalar(sa.select(sa.func.pg_sequence_last_value(regclass)))
+        start = self.scalar(
             sa.select(_pg_sequence.c.seqstart).where(_pg_sequence.c.seqrelid == regclass)
         )
         return SequenceState(name=name, last_value=last, start=int(start or 1))
 
-    def rewind_sequence(self, conn: Connection, state: SequenceState, used_to: int | None) -> None:
+    def rewind_sequence(self, state: SequenceState, used_to: int | None) -> None:
         # The dry run may have created the sequence itself (and rolled it back).
-        if conn.scalar(sa.select(sa.func.to_regclass(state.name))) is None:
+        if self.scalar(sa.select(sa.func.to_regclass(state.name))) is None:
             return
-        current = conn.scalar(
+        current = self.scalar(
             sa.select(sa.func.pg_sequence_last_value(sa.cast(state.name, REGCLASS)))
         )
         if current != used_to:
@@ -410,11 +373,11 @@ class PostgresImpl(GenericImpl):
                 current,
             )
             return
-        self.restore_sequence(conn, state)
+        self.restore_sequence(state)
 
-    def restore_sequence(self, conn: Connection, state: SequenceState) -> None:
+    def restore_sequence(self, state: SequenceState) -> None:
         regclass = sa.cast(state.name, REGCLASS)
         if state.last_value is None:
-            conn.execute(sa.select(sa.func.setval(regclass, state.start, False)))
+            self.execute(sa.select(sa.func.setval(regclass, state.start, False)))
         else:
-            conn.execute(sa.select(sa.func.setval(regclass, state.last_value, True)))
+            self.execute(sa.select(sa.func.setval(regclass, state.last_value, True)))

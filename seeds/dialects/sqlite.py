@@ -4,9 +4,9 @@
   ``RETURNING`` for the keys the ledger records (SQLite 3.35).
 - Foreign keys: SQLite checks them only on a connection that ran ``PRAGMA
   foreign_keys = ON``, and a new connection has them off. A seed revision's upgrade and
-  downgrade switch them on (:meth:`SqliteImpl.enforce_foreign_keys`), so a dangling
-  reference fails the seed (rule 3) and the undo removes what ``ON DELETE CASCADE``
-  says, or refuses to orphan rows, exactly as on PostgreSQL (rule 6). The setting is
+  downgrade switch them on (:meth:`SqliteDialect.enforce_foreign_keys`), so a dangling
+  reference fails the seed (leaving nothing behind) and the undo removes what ``ON DELETE CASCADE``
+  says, or refuses to orphan rows, exactly as on PostgreSQL. The setting is
   put back when the next revision's transaction begins: schema revisions alter SQLite
   tables with Alembic's batch mode (copy, DROP, rename), and with enforcement on, the
   DROP of a referenced table deletes its children (or fails); Alembic's batch docs ask
@@ -21,8 +21,8 @@
 - What SQLite cannot do, said in the log or in the error: advisory locks (two runs at
   once on one file are not serialised: run migrations from one process at a time),
   lock and statement timeouts (the driver's busy timeout, 5 s by default, bounds lock
-  waits), and ``--sql`` for seeds that insert (their keys can only be recorded online;
-  :meth:`GenericImpl.insert_recorded` refuses with a one-line error).
+  waits), and ``--sql`` for seeds that insert (their keys can only be recorded online,
+  so the ledger refuses with a one-line error).
 """
 
 from __future__ import annotations
@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from seeds.dialects.base import GenericImpl, SequenceState, Sink, columns_in, single_integer_key
+from seeds.dialects.base import (
+    Dialect,
+    SequenceState,
+    columns_in,
+    explain_constraint_error,
+    single_integer_key,
+)
 from seeds.errors import ConfigurationError, SeedDataError
 
 if TYPE_CHECKING:
@@ -79,38 +85,38 @@ def _foreign_keys_off(conn: Connection) -> None:
     log.debug("sqlite: foreign key enforcement back off for the next revision")
 
 
-class SqliteImpl(GenericImpl):
+class SqliteDialect(Dialect):
     """SQLite (3.35 or newer, for RETURNING)."""
 
     name = "sqlite"
 
     # -- transaction setup -------------------------------------------------------
-    def enforce_foreign_keys(self, sink: Sink) -> None:
-        if sink.offline:
+    def enforce_foreign_keys(self, revision: str) -> None:
+        if self.offline:
             return
-        conn = sink.connection
+        conn = self.connection
         if conn.scalar(_READ_FOREIGN_KEYS):
             return  # on already (a connect hook of the project's own): leave it so
         conn.execute(_FOREIGN_KEYS_ON)
         if not conn.scalar(_READ_FOREIGN_KEYS):
             raise ConfigurationError(
-                f"seed {sink.revision}: SQLite did not switch on foreign key enforcement "
+                f"seed {revision}: SQLite did not switch on foreign key enforcement "
                 "(PRAGMA foreign_keys = ON has no effect inside a transaction, and none in "
                 "a SQLite built without foreign keys); seeds need it to refuse dangling "
                 "references and to undo exactly. Run the migration on a connection that "
                 "is not already in a transaction"
             )
         sa.event.listen(conn, "begin", _foreign_keys_off, once=True)
-        log.debug("sqlite: foreign key enforcement on for seed %s", sink.revision)
+        log.debug("sqlite: foreign key enforcement on for seed %s", revision)
 
-    def set_timeouts(self, conn: Connection, lock_timeout: str, statement_timeout: str) -> None:
+    def set_timeouts(self, lock_timeout: str, statement_timeout: str) -> None:
         log.info(
             "sqlite has no lock_timeout or statement_timeout; lock waits are bounded by "
             "the driver's busy timeout (sqlite3 timeout=, 5 s by default)"
         )
 
     @contextlib.contextmanager
-    def deploy_lock(self, conn: Connection, key: int, wait: str) -> Iterator[None]:
+    def deploy_lock(self, key: int, wait: str) -> Iterator[None]:
         log.info(
             "sqlite has no advisory locks: concurrent runs on one file are not "
             "serialised; run migrations from one process at a time"
@@ -126,7 +132,6 @@ class SqliteImpl(GenericImpl):
 
     def explain_integrity_error(
         self,
-        sink: Sink,
         revision: str,
         table: sa.Table,
         rows: Sequence[Row],
@@ -137,12 +142,12 @@ class SqliteImpl(GenericImpl):
         kind = getattr(err.orig, "sqlite_errorname", "") or ""
         message = str(err.orig).splitlines()[0]
         culprit: Culprit | None = None
-        if rows and not sink.offline:
+        if rows and not self.offline:
             # A failed statement rolls back only itself in SQLite, so the transaction is
             # still usable for the look-ups that find the row; and ``rows`` went in as
             # one statement (insert_recorded's batches fit one multi-row INSERT), so
             # none of them is in the table to be mistaken for the culprit.
-            conn = sink.connection
+            conn = self.connection
             if kind in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
                 culprit = _existing_key(conn, table, rows, _failed_columns(message, table))
             elif kind == "SQLITE_CONSTRAINT_FOREIGNKEY":
@@ -151,10 +156,11 @@ class SqliteImpl(GenericImpl):
                 culprit = _null_value(rows, _failed_columns(message, table))
         hint = _HINTS.get(kind, "fix the row")
         if culprit is None:
-            return SeedDataError(f"{message}; {hint}", revision=revision, table=table.name)
+            return explain_constraint_error(message, hint, revision=revision, table=table.name)
         index, column, detail = culprit
-        return SeedDataError(
-            f"{message} ({detail}); {hint}",
+        return explain_constraint_error(
+            f"{message} ({detail})",
+            hint,
             revision=revision,
             table=table.name,
             column=column,
@@ -162,7 +168,8 @@ class SqliteImpl(GenericImpl):
         )
 
     # -- sequences ----------------------------------------------------------------
-    def sequence_state(self, conn: Connection, table: sa.Table) -> SequenceState | None:
+    def sequence_state(self, table: sa.Table) -> SequenceState | None:
+        conn = self.connection
         if single_integer_key(table) is None or not _has_sequence_table(conn):
             return None
         last = conn.scalar(sa.select(_sequence.c.seq).where(_sequence.c.name == table.name))
@@ -176,7 +183,8 @@ class SqliteImpl(GenericImpl):
                 return None  # a plain INTEGER PRIMARY KEY: max(key) + 1, nothing to keep
         return SequenceState(name=table.name, last_value=last, start=1)
 
-    def restore_sequence(self, conn: Connection, state: SequenceState) -> None:
+    def restore_sequence(self, state: SequenceState) -> None:
+        conn = self.connection
         where = _sequence.c.name == state.name
         if state.last_value is None:
             conn.execute(sa.delete(_sequence).where(where))

@@ -15,23 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import click
-from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from rich.console import Console
 from rich.table import Table
 
-from seeds.tools import verification
-from seeds.tools.authoring import new_seed_revision
+from seeds.errors import SeedError
 from seeds.runtime.database import connect
 from seeds.runtime.environment import Environment
-from seeds.errors import SeedError
-from seeds.tools.inspection import table_row_counts
 from seeds.runtime.project import alembic_config, parse_x_pairs, project_root, target_for
-from seeds.runtime.run import ATTRIBUTE, DRY_RUN, RunState, SeedOutcome
+from seeds.runtime.run import SeedOutcome, dry_run
 from seeds.runtime.settings import load_settings
-from seeds.tools.status import SeedStatus, collect
 from seeds.runtime.undo import UndoPlan
+from seeds.tools import verification
+from seeds.tools.authoring import new_seed_revision
+from seeds.tools.inspection import table_row_counts
+from seeds.tools.status import SeedStatus, collect
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
@@ -192,11 +191,7 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
     the plan is exact (TRUNCATE cascade reach included) and nothing changes.
     """
     config = alembic_config(parse_x_pairs(x_pairs))
-    config.attributes[DRY_RUN] = True
-    config.attributes["configure_logger"] = False
-    (command.downgrade if down else command.upgrade)(config, target)
-    state = config.attributes.get(ATTRIBUTE)
-    outcomes = state.outcomes if isinstance(state, RunState) else []
+    outcomes = dry_run(config, target, downgrade=down).outcomes
     if as_json:
         click.echo(json.dumps([_outcome_json(o) for o in outcomes], indent=2))
         return
@@ -341,8 +336,8 @@ def anonymize(
     # Late imports: Faker and the progress bar cost start-up time no other command needs.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from seeds.tools import anonymize as anonymization
     from seeds.data import pseudonyms
+    from seeds.tools import anonymize as anonymization
 
     rules = pseudonyms.load_rules(project_root())
     key = pseudonyms.load_key(os.environ, key_file)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from seeds.data.streams import Streams
 from seeds.dialects.base import rows_per_statement, single_integer_key
-from seeds.errors import OfflineUnsupported, SeedDataError
+from seeds.errors import ConfigurationError, OfflineUnsupported, SeedDataError
 from seeds.runtime.ordering import load_order
 from seeds.runtime.validation import validate_rows
 
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from faker import Faker
     from sqlalchemy.engine import Connection
 
-    from seeds.dialects import GenericImpl, SequenceState, Sink
+    from seeds.dialects import SequenceState
     from seeds.runtime.environment import Environment
+    from seeds.runtime.ledger import Ledger, RunRef
     from seeds.runtime.parameters import Parameters
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,8 @@ class SeedContext:
         environment: Environment,
         parameters: Parameters,
         tables: Sequence[sa.Table],
-        sink: Sink,
-        impl: GenericImpl,
-        ledger_ref: sa.ColumnElement[Any],
-        ledger_id: int | None,
+        ledger: Ledger,
+        ledger_run: RunRef,
         settings: Mapping[str, Any],
     ) -> None:
         self.revision = revision
@@ -118,11 +117,10 @@ class SeedContext:
         self.parameters = parameters
         self.now: datetime = parameters.now
         self.tables: dict[str, sa.Table] = {t.name: t for t in tables}
-        self.offline = sink.offline
-        self._sink = sink
-        self._impl = impl
-        self._ledger_ref = ledger_ref
-        self._ledger_id = ledger_id
+        self._ledger = ledger
+        self._dialect = ledger.dialect
+        self._run = ledger_run
+        self.offline = self._dialect.offline
         self._settings = settings
         self._streams = Streams(parameters.seed, revision, parameters.locale)
         self._checksum = hashlib.sha256()
@@ -134,7 +132,10 @@ class SeedContext:
     @property
     def connection(self) -> Connection:
         """The migration's connection, for reads; offline this stops with a clear error."""
-        return self._sink.connection
+        return self._dialect.connection_for(
+            f"seed {self.revision}",
+            hint="run it online, or make it insert-only (ctx.insert/ctx.ensure)",
+        )
 
     def setting(self, name: str, default: int) -> int:
         """A count or switch: ``-x name=`` first, then ``[tool.seeds.<env>]``, then default."""
@@ -144,11 +145,9 @@ class SeedContext:
             self.settings_used[name] = value
             return value
         except (TypeError, ValueError):
-            raise SeedDataError(
-                f"setting {name}={raw!r} is not a whole number; fix -x {name}= or "
-                f"[tool.seeds.{self.environment}] in pyproject.toml",
-                revision=self.revision,
-                table="-",
+            raise ConfigurationError(
+                f"seed {self.revision}: setting {name}={raw!r} is not a whole number; fix "
+                f"-x {name}= or [tool.seeds.{self.environment}] in pyproject.toml"
             ) from None
 
     # -- determinism ----------------------------------------------------------
@@ -199,8 +198,9 @@ class SeedContext:
         """
         t = self._table(table)
         load = self._load(t)
-        keys = self._impl.reserve_keys(
-            self.connection, t, count, sequence=load.sequence, reserved_to=load.reserved_to
+        self._require_online()
+        keys = self._dialect.reserve_keys(
+            t, count, sequence=load.sequence, reserved_to=load.reserved_to
         )
         load.reserved_to = max([load.reserved_to, *keys])
         return keys
@@ -215,7 +215,7 @@ class SeedContext:
         change check (the ledger keeps their key ranges).
         """
         t = self._table(table)
-        conn = self.connection
+        self._require_online()
         key = single_integer_key(t)
         if key is None or key.name not in columns:
             raise SeedDataError(
@@ -237,17 +237,15 @@ class SeedContext:
 
         started = time.perf_counter()
         try:
-            count = self._impl.bulk_write(conn, t, columns, tracked())
+            count = self._dialect.bulk_write(t, columns, tracked())
         except sa.exc.IntegrityError as err:
-            raise self._impl.explain_integrity_error(self._sink, self.revision, t, [], err) from err
-        except Exception as err:
-            if getattr(err, "sqlstate", None) is None:
-                raise
+            raise self._dialect.explain_integrity_error(self.revision, t, [], err) from err
+        except sa.exc.DBAPIError as err:
+            first = str(err.orig).splitlines()[0] if err.orig else str(err)
             raise SeedDataError(
-                f"{str(err).splitlines()[0]}; fix the rows", revision=self.revision, table=t.name
+                f"{first}; fix the rows", revision=self.revision, table=t.name
             ) from err
-        assert self._ledger_id is not None  # bulk is online only
-        self._impl.record_bulk_keys(conn, t, self._ledger_id, keys)
+        self._ledger.record_bulk_keys(self._run, t, keys)
         load.seconds += time.perf_counter() - started
         load.rows += count
         log.info("seed %s: %d rows into %s (bulk)", self.revision, count, t.name)
@@ -264,7 +262,8 @@ class SeedContext:
         given = {self._table(t).name: list(rows) for t, rows in rows_by_table.items()}
         order = load_order(tables)
         if order.deferred:
-            self._impl.defer_constraints(self.connection, [str(c.name) for c in order.deferred])
+            self._require_online()
+            self._dialect.defer_constraints([str(c.name) for c in order.deferred])
         later: list[tuple[sa.Table, list[str], list[Mapping[str, Any]]]] = []
         for table in order.tables:
             rows = given[table.name]
@@ -285,10 +284,7 @@ class SeedContext:
                 for row in rows
             ]
             self.connection.execute(statement, params)
-            assert self._ledger_id is not None  # self.connection above refused offline runs
-            self._impl.refresh_hashes(
-                self.connection, table, self._ledger_id, self.loads[table.name].hashed
-            )
+            self._ledger.refresh_hashes(self._run, table, self.loads[table.name].hashed)
             log.info(
                 "seed %s: set %s of %d %s rows after the cycle",
                 self.revision,
@@ -308,11 +304,9 @@ class SeedContext:
         load = self._load(t)
         hashed = self._hash_columns(load, [c.name for c in t.columns])
         wanted = [tuple(k) for k in keys]
-        if self._ledger_id is None:  # offline: there is no ledger row to attach keys to
+        if self.offline:  # there is no ledger row to attach keys to
             raise OfflineUnsupported(f"seed {self.revision}: adopt() needs the database")
-        found = self._impl.adopt_recorded(
-            self.connection, t, wanted, hashed=hashed, ledger_id=self._ledger_id
-        )
+        found = self._ledger.adopt(self._run, t, wanted, hashed=hashed)
         if found != len(wanted):
             raise SeedDataError(
                 f"adopt() was given {len(wanted)} keys but {found} rows exist; adopt only "
@@ -354,6 +348,10 @@ class SeedContext:
         ]
 
     # -- internals --------------------------------------------------------------
+    def _require_online(self) -> None:
+        """Refuse under --sql, naming this seed (the step needs to read the database)."""
+        _ = self.connection
+
     def _table(self, table: sa.Table | str) -> sa.Table:
         name = table if isinstance(table, str) else table.name
         try:
@@ -370,7 +368,7 @@ class SeedContext:
         if table.name not in self.loads:
             # The sequence as it stood before this seed's first row: the downgrade
             # puts it back so up, down, up gives the same keys.
-            sequence = None if self.offline else self._impl.sequence_state(self.connection, table)
+            sequence = None if self.offline else self._dialect.sequence_state(table)
             self.loads[table.name] = TableLoad(table, sequence=sequence)
         return self.loads[table.name]
 
@@ -416,17 +414,17 @@ class SeedContext:
                 canonical = sorted((name, _canonical(value)) for name, value in row.items())
                 self._checksum.update(repr(canonical).encode())
             try:
-                count = self._impl.insert_recorded(
-                    self._sink,
+                count = self._ledger.insert_recorded(
+                    self._run,
                     table,
                     batch,
                     hashed=hashed,
                     conflict_on=conflict_on,
-                    ledger_ref=self._ledger_ref,
+                    revision=self.revision,
                 )
             except sa.exc.IntegrityError as err:
-                raise self._impl.explain_integrity_error(
-                    self._sink, self.revision, table, batch, err, offset=start
+                raise self._dialect.explain_integrity_error(
+                    self.revision, table, batch, err, offset=start
                 ) from err
             inserted = None if count is None or inserted is None else inserted + count
         if inserted is not None:

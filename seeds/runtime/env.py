@@ -1,6 +1,6 @@
 """Everything a project's ``migrations/env.py`` does, so env.py stays three lines.
 
-This is the only module that talks to Alembic's runtime ``context``. It resolves the
+This is the only module that drives Alembic's runtime ``context``. It resolves the
 database and the environment *before* any revision runs (failing closed with one
 line), points every table and ``alembic_version`` at ``SCHEMA``, and runs the
 revisions online (one transaction per revision) or offline (``--sql``).
@@ -21,24 +21,16 @@ import sqlalchemy as sa
 from alembic import context
 from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
-from sqlalchemy.schema import CreateSchema
 
-from seeds.runtime import ledger
-
-from seeds.runtime import protection
-from seeds.runtime.database import (
-    Target,
-    describe_connect_error,
-    find_project_root,
-    resolve_target,
-    search_path_statement,
-)
 from seeds.data.streams import derive_seed
-from seeds.dialects import GenericImpl, impl_for
-from seeds.runtime.environment import Environment, resolve_environment
+from seeds.dialects import bind, dialect_class
 from seeds.errors import SeedError
+from seeds.runtime import protection
+from seeds.runtime.database import Target, describe_connect_error, find_project_root, resolve_target
+from seeds.runtime.environment import Environment, resolve_environment
+from seeds.runtime.ledger import EventKind, Ledger
 from seeds.runtime.parameters import Parameters
-from seeds.runtime.run import ATTRIBUTE, DRY_RUN, RunState
+from seeds.runtime.run import ATTRIBUTE, DRY_RUN, RESULT, Run, RunResult, RunState
 from seeds.runtime.settings import load_settings
 
 if TYPE_CHECKING:
@@ -58,11 +50,14 @@ class RunOptions:
     offline: bool
 
 
-def run_migrations(target_metadata: sa.MetaData | None = None) -> None:
+def run_migrations(target_metadata: sa.MetaData | None = None) -> RunResult:
     """Run the Alembic revisions of this invocation; call it from env.py.
 
     Args:
         target_metadata: The application's metadata, used by ``--autogenerate``.
+
+    Returns:
+        What each seed revision did, in order.
 
     Raises:
         CommandError: for every configuration problem (Alembic prints it as one
@@ -80,14 +75,18 @@ def run_migrations(target_metadata: sa.MetaData | None = None) -> None:
             options.target.display,
             f", schema {options.target.schema!r}" if options.target.schema else "",
         )
-        if options.offline:
+        run = (
             _run_offline(options, target_metadata)
-        else:
-            _run_online(options, target_metadata)
+            if options.offline
+            else _run_online(options, target_metadata)
+        )
     except SeedError as err:
         # One FAILED line from Alembic, no traceback; the revision's transaction has
         # been rolled back, so neither its rows nor alembic_version moved.
         raise CommandError(str(err)) from err
+    result = run.result() if run is not None else RunResult()
+    config.attributes[RESULT] = result
+    return result
 
 
 def _resolve_options(config_file: str | None) -> RunOptions:
@@ -112,11 +111,7 @@ def _run_state(options: RunOptions, database: str, **kw: object) -> RunState:
     )
 
 
-def _schema_statements(dialect: sa.Dialect, schema: str) -> list[sa.Executable]:
-    return [CreateSchema(schema, if_not_exists=True), search_path_statement(dialect, schema)]
-
-
-def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> None:
+def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Run:
     target = options.target
     engine = sa.create_engine(target.url, poolclass=NullPool)
     try:
@@ -124,22 +119,23 @@ def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Non
     except sa.exc.OperationalError as err:
         raise CommandError(describe_connect_error(target, err)) from err
     try:
+        dialect = bind(connection)
         if target.schema:
-            for statement in _schema_statements(connection.dialect, target.schema):
+            for statement in dialect.schema_statements(connection.dialect, target.schema):
                 connection.execute(statement)
-        impl = impl_for(connection.dialect.name)
-        database = impl.database_name(connection)
-        stamp = ledger.read_stamp(connection)
+        database = dialect.database_name()
+        stamp = Ledger(dialect).stamp()
         override = protection.resolve_override(options.parameters.allow_unsafe, database)
         dry_run = bool(context.config.attributes.get(DRY_RUN))
         state = _run_state(options, database, override=override, stamp=stamp, dry_run=dry_run)
+        run = Run(state, dialect)
         if protection.check_environment(options.environment, stamp, database, override):
-            _record_override(connection, state, f"ran {options.environment} against production")
+            _record_override(run, f"ran {options.environment} against production")
         connection.commit()
         _configure(options, target_metadata, connection=connection, dry_run=dry_run)
-        context.config.attributes[ATTRIBUTE] = state
+        context.config.attributes[ATTRIBUTE] = run
         migration_context = context.get_context()
-        _guard_downgrades(migration_context, connection, state, record=not dry_run)
+        _guard_downgrades(migration_context, run, record=not dry_run)
         if dry_run:
             # One outer transaction, always rolled back. Alembic sees it and leaves
             # committing to its owner, so nothing of the run stays: schema, rows
@@ -149,66 +145,61 @@ def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Non
                 context.run_migrations()
             finally:
                 outer.rollback()
-                _give_back_sequences(connection, impl, state)
-            return
+                _give_back_sequences(run)
+            return run
         with (
-            _deploy_lock(migration_context, connection, impl, options),
+            _deploy_lock(migration_context, run, options),
             context.begin_transaction(),
         ):
             context.run_migrations()
+        return run
     finally:
         connection.close()
         engine.dispose()
 
 
-def _give_back_sequences(connection: Connection, impl: GenericImpl, state: RunState) -> None:
+def _give_back_sequences(run: Run) -> None:
     # Sequences are not transactional: the rolled-back inserts of a dry run still
     # used up keys. Put each sequence back unless someone else drew from it since,
     # newest seed first so each finds the sequence where it left it.
-    for outcome in reversed(state.outcomes):
-        for before, used_to in getattr(outcome, "sequences", []):
-            impl.rewind_sequence(connection, before, used_to)
-    connection.commit()
+    for outcome in reversed(run.result().outcomes):
+        for before, used_to in getattr(outcome, "sequences", ()):
+            run.dialect.rewind_sequence(before, used_to)
+    run.dialect.connection.commit()
 
 
-def _record_override(connection: Connection, state: RunState, detail: str) -> None:
-    for statement in ledger.create_statements():
-        connection.execute(statement)
-    connection.execute(
-        ledger.event_insert(ledger.EventKind.OVERRIDE, state.environment, state.database, detail)
-    )
-    connection.commit()
+def _record_override(run: Run, detail: str) -> None:
+    state = run.state
+    run.ledger.record_event(EventKind.OVERRIDE, state.environment, state.database, detail)
+    run.dialect.connection.commit()
 
 
-def _guard_downgrades(
-    migration_context: Any, connection: Connection, state: RunState, *, record: bool
-) -> None:
+def _guard_downgrades(migration_context: Any, run: Run, *, record: bool) -> None:
     """Refuse downgrades of a production database before the first step runs.
 
     Alembic computes the steps inside run_migrations, after reading the current
     heads (under our deploy lock). Wrapping its step function is the one place that
     sees the real list before anything executes. ``_migrations_fn`` is private
-    Alembic API; tests/test_protection.py fails loudly if it ever changes.
+    Alembic API; the protection tests fail loudly if it ever changes.
     """
     steps_for = migration_context._migrations_fn
     if steps_for is None:
         return
+    state = run.state
 
     def guarded(heads: Any, ctx: Any) -> Any:
         steps = list(steps_for(heads, ctx))
         downgrades = [str(step.short_log) for step in steps if not step.is_upgrade]
         used = protection.check_downgrade(downgrades, state.stamp, state.database, state.override)
         if used and record:
-            _record_override(connection, state, "downgrade: " + "; ".join(downgrades))
+            _record_override(run, "downgrade: " + "; ".join(downgrades))
         return steps
 
     migration_context._migrations_fn = guarded
 
 
 @contextlib.contextmanager
-def _deploy_lock(
-    migration_context: Any, connection: Connection, impl: GenericImpl, options: RunOptions
-) -> Iterator[None]:
+def _deploy_lock(migration_context: Any, run: Run, options: RunOptions) -> Iterator[None]:
     """Serialise concurrent runs on one database (and schema); skip it at head.
 
     The fast path: a database already at the head an upgrade asks for takes no lock,
@@ -222,26 +213,31 @@ def _deploy_lock(
     wanted = set(destination) if isinstance(destination, tuple) else {destination}
     if heads and heads == set(context.script.get_heads()) == wanted:
         log.info("database is at head; no deploy lock needed")
-        connection.commit()
+        run.dialect.connection.commit()
         yield
         return
     key = derive_seed(0, "seedchain deploy lock", options.target.schema or "")
     signed = key - (1 << 64) if key >= (1 << 63) else key  # advisory locks take a bigint
-    with impl.deploy_lock(connection, signed, options.parameters.lock_wait):
+    with run.dialect.deploy_lock(signed, options.parameters.lock_wait):
         yield
 
 
-def _run_offline(options: RunOptions, target_metadata: sa.MetaData | None) -> None:
+def _run_offline(options: RunOptions, target_metadata: sa.MetaData | None) -> Run:
     _configure(options, target_metadata, url=options.target.url)
     # Offline there is no database to read: protection is checked when the SQL runs
     # online, and the override cannot name a database it cannot see.
-    context.config.attributes[ATTRIBUTE] = _run_state(options, options.target.url.database or "")
+    sa_dialect = context.get_context().dialect
+    dialect = bind(None, sa_dialect=sa_dialect, emit=context.execute)
+    run = Run(_run_state(options, options.target.url.database or ""), dialect)
+    context.config.attributes[ATTRIBUTE] = run
     with context.begin_transaction():
         if options.target.schema:
-            dialect = context.get_context().dialect
-            for statement in _schema_statements(dialect, options.target.schema):
-                context.execute(statement)
+            for statement in dialect_class(sa_dialect.name).schema_statements(
+                sa_dialect, options.target.schema
+            ):
+                dialect.execute(statement)
         context.run_migrations()
+    return run
 
 
 def _configure(

@@ -12,24 +12,35 @@ Three tables on their own MetaData, created on first use next to ``alembic_versi
 - ``seed_ledger_events``: database-level facts: the environment the database was
   first seeded under (its stamp) and every protection override.
 
-Every write that must touch one row checks its rowcount (alembic's HeadMaintainer
-habit) and raises :class:`LedgerMismatch` otherwise.
+:class:`Ledger` does every read and write of these tables, the part Alembic's
+``HeadMaintainer`` plays for ``alembic_version``: the rest of Seedchain asks it, and
+never names a ledger table. It works over a bound :class:`~seeds.dialects.Dialect`,
+so the same calls run online or render ``--sql``. Every write that must touch one
+row checks its rowcount and raises :class:`LedgerMismatch` otherwise.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from seeds.dialects import Dialect, bind
+from seeds.dialects.base import columns_in, python_row_hash, single_integer_key
+from seeds.errors import LedgerMismatch, OfflineUnsupported
 from seeds.runtime.environment import Environment
-from seeds.errors import LedgerMismatch
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+
+    from seeds.runtime.parameters import Parameters
+
+Row = Mapping[str, Any]
 
 metadata = sa.MetaData()
 
@@ -131,77 +142,449 @@ events = sa.Table(
 
 TABLE_NAMES = frozenset(t.name for t in metadata.sorted_tables)
 
-
-def create_statements() -> list[sa.Executable]:
-    """DDL that creates the ledger when missing; safe to run every time, offline too."""
-    statements: list[sa.Executable] = []
-    for table in metadata.sorted_tables:
-        statements.append(CreateTable(table, if_not_exists=True))
-        statements.extend(CreateIndex(index, if_not_exists=True) for index in table.indexes)
-    return statements
+_KEY_COLUMNS = ["ledger_id", "table_name", "first_key", "last_key", "key", "row_hash"]
+# Keys per statement when the ledger has to name them one by one.
+_BATCH = 500
 
 
-def exists(conn: Connection) -> bool:
-    """True when the ledger tables are there."""
-    return sa.inspect(conn).has_table(ledger.name)
+@dataclass(frozen=True)
+class RunRef:
+    """An open ledger row: its id online, and an SQL expression naming it either way.
+
+    Offline there is no id to read back; the expression finds the newest row of the
+    revision when the rendered script runs.
+    """
+
+    id: int | None
+    ref: sa.ColumnElement[Any]
 
 
-def read_stamp(conn: Connection) -> Environment | None:
-    """The environment the database was first seeded under, or None."""
-    if not sa.inspect(conn).has_table(events.name):
-        return None
-    value = conn.scalar(
-        sa.select(events.c.environment)
-        .where(events.c.kind == EventKind.STAMP)
-        .order_by(events.c.id)
-        .limit(1)
-    )
-    return Environment(value) if value else None
+class Ledger:
+    """The ledger of one database, over one bound dialect.
 
+    Args:
+        dialect: The run's dialect (online, or rendering ``--sql``).
+    """
 
-def event_insert(
-    kind: EventKind, environment: Environment, database: str, detail: str
-) -> sa.Insert:
-    """An INSERT of one ledger event, timed by the database clock."""
-    return events.insert().values(
-        kind=kind.value,
-        at=sa.func.current_timestamp(),
-        environment=environment.value,
-        database=database,
-        detail=detail,
-    )
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
 
+    @classmethod
+    def on(cls, conn: Connection) -> Ledger:
+        """The ledger of the database behind ``conn`` (for tools outside a migration)."""
+        return cls(bind(conn))
 
-def latest(conn: Connection, revision: str) -> sa.Row[Any] | None:
-    """The newest ledger row of ``revision`` that is not undone, or None."""
-    if not exists(conn):
-        return None
-    return conn.execute(
-        sa.select(ledger)
-        .where(ledger.c.revision == revision, ledger.c.status != Status.UNDONE)
-        .order_by(ledger.c.id.desc())
-        .limit(1)
-    ).first()
+    # -- the tables -----------------------------------------------------------------
+    def create(self) -> None:
+        """Create the ledger tables when missing; safe every time, offline too."""
+        for table in metadata.sorted_tables:
+            self.dialect.execute(CreateTable(table, if_not_exists=True))
+            for index in table.indexes:
+                self.dialect.execute(CreateIndex(index, if_not_exists=True))
 
+    def exists(self) -> bool:
+        """True when the ledger tables are there."""
+        return sa.inspect(self.dialect.connection).has_table(ledger.name)
 
-def current(conn: Connection) -> dict[str, sa.Row[Any]]:
-    """The newest not-undone ledger row of every revision, in one query."""
-    return {row.revision: row for row in history(conn) if row.status != Status.UNDONE}
+    def drop(self) -> None:
+        """Drop the ledger tables (benchmarks and tests start from nothing)."""
+        metadata.drop_all(self.dialect.connection, checkfirst=True)
 
+    # -- database-level events --------------------------------------------------------
+    def stamp(self) -> Environment | None:
+        """The environment the database was first seeded under, or None."""
+        if not sa.inspect(self.dialect.connection).has_table(events.name):
+            return None
+        value = self.dialect.scalar(
+            sa.select(events.c.environment)
+            .where(events.c.kind == EventKind.STAMP)
+            .order_by(events.c.id)
+            .limit(1)
+        )
+        return Environment(value) if value else None
 
-def history(conn: Connection) -> list[sa.Row[Any]]:
-    """Every ledger row, oldest first."""
-    if not exists(conn):
-        return []
-    return list(conn.execute(sa.select(ledger).order_by(ledger.c.id)))
+    def stamp_if_new(self, environment: Environment, database: str) -> None:
+        """Record the environment the database is first seeded under (its protection stamp).
 
+        INSERT ... SELECT ... WHERE NOT EXISTS: one statement, online and in ``--sql``.
+        """
+        first_seen = sa.select(
+            sa.literal(EventKind.STAMP.value),
+            sa.func.current_timestamp(),
+            sa.literal(environment.value),
+            sa.literal(database),
+            sa.literal("first seeded under this environment"),
+        ).where(
+            ~sa.exists(sa.select(1).select_from(events).where(events.c.kind == EventKind.STAMP))
+        )
+        columns = ["kind", "at", "environment", "database", "detail"]
+        self.dialect.execute(events.insert().from_select(columns, first_seen))
 
-def mark_undone(conn: Connection, ledger_id: int, revision: str) -> None:
-    """Mark one applied/skipped run as undone; exactly one row must change."""
-    result = conn.execute(
-        ledger.update()
-        .where(ledger.c.id == ledger_id, ledger.c.status != Status.UNDONE)
-        .values(status=Status.UNDONE.value, undone_at=sa.func.current_timestamp())
-    )
-    if result.rowcount != 1:
-        raise LedgerMismatch(revision, ledger.name, expected=1, found=result.rowcount)
+    def record_event(
+        self, kind: EventKind, environment: Environment | str, database: str, detail: str
+    ) -> None:
+        """One ledger event, timed by the database clock (the tables are created first)."""
+        self.create()
+        self.dialect.execute(
+            events.insert().values(
+                kind=kind.value,
+                at=sa.func.current_timestamp(),
+                environment=str(environment),
+                database=database,
+                detail=detail,
+            )
+        )
+
+    def is_marked_copy(self, database: str) -> bool:
+        """True when a copy mark names this database.
+
+        The name must match, so a marked copy restored under another name (or back
+        into production) is not a copy any more.
+        """
+        if not sa.inspect(self.dialect.connection).has_table(events.name):
+            return False
+        mark = sa.select(events.c.id).where(
+            events.c.kind == EventKind.COPY.value, events.c.database == database
+        )
+        return self.dialect.scalar(mark.limit(1)) is not None
+
+    # -- runs -----------------------------------------------------------------------
+    def open_run(
+        self,
+        revision: str,
+        environment: Environment,
+        status: Status,
+        parameters: Parameters,
+        *,
+        source_checksum: str,
+        override: str | None,
+    ) -> RunRef:
+        """Insert the ledger row of one seed revision run, before its rows are written."""
+        values: dict[str, Any] = {
+            "revision": revision,
+            "environment": environment.value,
+            "status": status.value,
+            "applied_at": sa.func.current_timestamp(),
+            "duration_ms": 0,
+            "row_counts": {},
+            "faker_seed": parameters.seed,
+            "reference_time": parameters.now.isoformat(),
+            "source_checksum": source_checksum,
+            "undo": {"tables": []},
+            "override": override,
+        }
+        if self.dialect.offline:
+            self.dialect.execute(ledger.insert().values(**values))
+            newest = (
+                sa.select(sa.func.max(ledger.c.id))
+                .where(ledger.c.revision == revision)
+                .scalar_subquery()
+            )
+            return RunRef(None, newest)
+        new_id = int(
+            self.dialect.run(ledger.insert().values(**values).returning(ledger.c.id)).scalar_one()
+        )
+        return RunRef(new_id, sa.literal(new_id, sa.BigInteger))
+
+    def close_run(
+        self,
+        run: RunRef,
+        *,
+        duration_ms: int,
+        row_counts: Mapping[str, int],
+        data_checksum: str,
+        undo: Mapping[str, Any],
+    ) -> None:
+        """Fill in what the run did, once its rows are written."""
+        self.dialect.execute(
+            ledger.update()
+            .where(ledger.c.id == run.ref)
+            .values(
+                duration_ms=duration_ms,
+                row_counts=dict(row_counts),
+                data_checksum=data_checksum,
+                undo=dict(undo),
+            )
+        )
+
+    def latest(self, revision: str) -> sa.Row[Any] | None:
+        """The newest ledger row of ``revision`` that is not undone, or None."""
+        if not self.exists():
+            return None
+        row: sa.Row[Any] | None = self.dialect.run(
+            sa.select(ledger)
+            .where(ledger.c.revision == revision, ledger.c.status != Status.UNDONE)
+            .order_by(ledger.c.id.desc())
+            .limit(1)
+        ).first()
+        return row
+
+    def current(self) -> dict[str, sa.Row[Any]]:
+        """The newest not-undone ledger row of every revision, in one query."""
+        return {row.revision: row for row in self.history() if row.status != Status.UNDONE}
+
+    def history(self) -> list[sa.Row[Any]]:
+        """Every ledger row, oldest first."""
+        if not self.exists():
+            return []
+        return list(self.dialect.run(sa.select(ledger).order_by(ledger.c.id)))
+
+    def mark_undone(self, ledger_id: int, revision: str) -> None:
+        """Mark one applied/skipped run as undone; exactly one row must change."""
+        result = self.dialect.run(
+            ledger.update()
+            .where(ledger.c.id == ledger_id, ledger.c.status != Status.UNDONE)
+            .values(status=Status.UNDONE.value, undone_at=sa.func.current_timestamp())
+        )
+        if result.rowcount != 1:
+            raise LedgerMismatch(revision, ledger.name, expected=1, found=result.rowcount)
+
+    # -- keys of the rows a run inserted ----------------------------------------------
+    def forget_keys(self, ledger_id: int) -> None:
+        """Drop the key rows of a run whose rows are gone (the run row stays as history)."""
+        self.dialect.execute(ledger_keys.delete().where(ledger_keys.c.ledger_id == ledger_id))
+
+    def insert_recorded(
+        self,
+        run: RunRef,
+        table: sa.Table,
+        rows: Sequence[Row],
+        *,
+        hashed: Sequence[str],
+        conflict_on: Sequence[str] | None,
+        revision: str,
+    ) -> int | None:
+        """Insert rows and record the keys (and value hashes) of those inserted.
+
+        Returns how many rows were inserted (None offline, where nobody knows).
+        """
+        dialect = self.dialect
+        pk = list(table.primary_key.columns)
+        source, params = dialect.insert_source(table, rows, conflict_on)
+        returning = source.returning(*pk, *(table.c[name] for name in hashed))
+        if dialect.records_in_one_statement:
+            seeded = returning.cte("seeded")
+            server_hash = dialect.row_hash(seeded.c[name] for name in hashed)
+            assert server_hash is not None  # such dialects hash on the server
+            record = ledger_keys.insert().from_select(
+                _KEY_COLUMNS,
+                sa.select(
+                    run.ref,
+                    sa.literal(table.name, sa.String),
+                    *self._key_parts(table, [seeded.c[c.name] for c in pk]),
+                    server_hash,
+                ).select_from(seeded),
+            )
+            # The INSERT's rowcount is the number of keys recorded = rows inserted (a
+            # conflicting row is skipped by the CTE and records nothing); SQLAlchemy
+            # keeps rowcount for such statements only when asked.
+            result = dialect.execute(record.execution_options(preserve_rowcount=True), params)
+            return None if result is None else result.rowcount
+        if dialect.offline:
+            raise OfflineUnsupported(
+                f"seed {revision}: --sql on {dialect.name} cannot record which rows it "
+                f"inserts into {table.name} (only PostgreSQL renders that as SQL); run it online"
+            )
+        inserted = dialect.run(returning, params).all()
+        self._record_python(run.ref, table, [tuple(r) for r in inserted], len(pk))
+        return len(inserted)
+
+    def adopt(
+        self, run: RunRef, table: sa.Table, keys: Sequence[Sequence[Any]], *, hashed: Sequence[str]
+    ) -> int:
+        """Record existing rows (by key) as inserted by this run; return how many exist."""
+        pk = list(table.primary_key.columns)
+        selected = [*pk, *(table.c[n] for n in hashed)]
+        found = 0
+        for start in range(0, len(keys), _BATCH):
+            where = columns_in(pk, keys[start : start + _BATCH])
+            server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
+            if server_hash is not None:
+                record = ledger_keys.insert().from_select(
+                    _KEY_COLUMNS,
+                    sa.select(
+                        run.ref,
+                        sa.literal(table.name, sa.String),
+                        *self._key_parts(table, pk),
+                        server_hash,
+                    ).where(where),
+                )
+                found += self.dialect.run(record.execution_options(preserve_rowcount=True)).rowcount
+                continue
+            current = [tuple(r) for r in self.dialect.run(sa.select(*selected).where(where))]
+            self._record_python(run.ref, table, current, len(pk))
+            found += len(current)
+        return found
+
+    def record_bulk_keys(
+        self, run: RunRef, table: sa.Table, keys: Iterator[int] | Sequence[int]
+    ) -> None:
+        """Record the keys of bulk-written rows as ranges (no value hashes)."""
+        ranges: list[dict[str, Any]] = []
+        for key in sorted(keys):
+            if ranges and ranges[-1]["last_key"] == key - 1:
+                ranges[-1]["last_key"] = key
+            else:
+                ranges.append({"table_name": table.name, "first_key": key, "last_key": key})
+        statement = ledger_keys.insert().values(ledger_id=run.ref)
+        for start in range(0, len(ranges), 5_000):
+            self.dialect.execute(statement, ranges[start : start + 5_000])
+
+    def refresh_hashes(self, run: RunRef, table: sa.Table, hashed: Sequence[str]) -> None:
+        """Re-hash recorded rows after the seed itself updated them (cycle loads)."""
+        server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
+        matches = self._matches(table, run.ref)
+        if server_hash is not None and matches is not None:
+            self.dialect.execute(ledger_keys.update().where(matches).values(row_hash=server_hash))
+            return
+        pk = list(table.primary_key.columns)
+        k = ledger_keys.c
+        for batch in self._recorded_batches(table, run.ref):
+            where = columns_in(pk, [key for key, _ in batch])
+            selected = sa.select(*pk, *(table.c[n] for n in hashed)).where(where)
+            for row in self.dialect.run(selected):
+                key = list(row[: len(pk)])
+                self.dialect.execute(
+                    ledger_keys.update()
+                    .where(
+                        k.ledger_id == run.ref,
+                        k.table_name == table.name,
+                        self._stored_is(table, key),
+                    )
+                    .values(row_hash=python_row_hash(row[len(pk) :]))
+                )
+
+    def count_recorded(self, ledger_id: int, table: sa.Table) -> int:
+        """How many of the rows the run inserted into ``table`` are still there."""
+        ref = sa.literal(ledger_id, sa.BigInteger)
+        where = self._recorded_filter(table, ref)
+        if where is not None:
+            return (
+                self.dialect.scalar(sa.select(sa.func.count()).select_from(table).where(where)) or 0
+            )
+        pk = list(table.primary_key.columns)
+        total = 0
+        for batch in self._recorded_batches(table, ref):
+            query = sa.select(sa.func.count()).select_from(table)
+            total += self.dialect.scalar(query.where(columns_in(pk, [k for k, _ in batch]))) or 0
+        return total
+
+    def changed_rows(self, ledger_id: int, table: sa.Table, hashed: Sequence[str]) -> int:
+        """How many recorded rows no longer hold the values the seed wrote."""
+        ref = sa.literal(ledger_id, sa.BigInteger)
+        server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
+        k = ledger_keys.c
+        matches = self._matches(table, ref)
+        if server_hash is not None and matches is not None:
+            query = (
+                sa.select(sa.func.count())
+                .select_from(table.join(ledger_keys, matches))
+                .where(k.row_hash.is_not(None), server_hash != k.row_hash)
+            )
+            return self.dialect.scalar(query) or 0
+        pk = list(table.primary_key.columns)
+        changed = 0
+        for batch in self._recorded_batches(table, ref):
+            expected = {key: row_hash for key, row_hash in batch if row_hash}
+            if not expected:
+                continue
+            where = columns_in(pk, list(expected))
+            for row in self.dialect.run(sa.select(*pk, *(table.c[n] for n in hashed)).where(where)):
+                if python_row_hash(row[len(pk) :]) != expected.get(tuple(row[: len(pk)])):
+                    changed += 1
+        return changed
+
+    def delete_recorded(self, ledger_id: int, table: sa.Table) -> int:
+        """Delete the rows the run inserted into ``table``; return how many."""
+        ref = sa.literal(ledger_id, sa.BigInteger)
+        where = self._recorded_filter(table, ref)
+        if where is not None:
+            statement = sa.delete(table).where(where)
+            self.dialect.log_sql(statement)
+            return int(self.dialect.run(statement).rowcount)
+        pk = list(table.primary_key.columns)
+        deleted = 0
+        for batch in self._recorded_batches(table, ref):
+            statement = sa.delete(table).where(columns_in(pk, [k for k, _ in batch]))
+            deleted += int(self.dialect.run(statement).rowcount)
+        return deleted
+
+    # -- how a table's rows meet their key rows ---------------------------------------
+    def _key_parts(
+        self, table: sa.Table, key_columns: Sequence[sa.ColumnElement[Any]]
+    ) -> list[sa.ColumnElement[Any]]:
+        """first_key, last_key and key for the key rows of ``key_columns`` (in SQL)."""
+        if single_integer_key(table) is not None:
+            return [key_columns[0], key_columns[0], sa.null()]
+        text = self.dialect.key_text(key_columns)
+        return [sa.null(), sa.null(), text if text is not None else sa.null()]
+
+    def _matches(
+        self, table: sa.Table, ref: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[bool] | None:
+        """Join condition of ``table``'s rows with this run's key rows; None where the
+        dialect cannot compare a composite key in SQL (then keys go through Python)."""
+        k = ledger_keys.c
+        int_key = single_integer_key(table)
+        matches = (
+            int_key.between(k.first_key, k.last_key)
+            if int_key is not None
+            else self.dialect.key_matches(list(table.primary_key.columns), k.key)
+        )
+        if matches is None:
+            return None
+        return sa.and_(k.ledger_id == ref, k.table_name == table.name, matches)
+
+    def _recorded_filter(
+        self, table: sa.Table, ref: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[bool] | None:
+        """``table``'s rows that this run recorded, in SQL; None where keys go by Python."""
+        matches = self._matches(table, ref)
+        if matches is None:
+            return None
+        return sa.exists(sa.select(1).select_from(ledger_keys).where(matches))
+
+    def _stored_is(self, table: sa.Table, key: list[Any]) -> sa.ColumnElement[bool]:
+        k = ledger_keys.c
+        stored: sa.ColumnElement[bool] = (
+            k.first_key == key[0] if single_integer_key(table) is not None else k.key == key
+        )
+        return stored
+
+    def _recorded_batches(
+        self, table: sa.Table, ref: sa.ColumnElement[Any]
+    ) -> Iterator[list[tuple[tuple[Any, ...], str | None]]]:
+        """(key, row hash) of every recorded row of ``table``, in batches."""
+        k = ledger_keys.c
+        rows = self.dialect.run(
+            sa.select(k.key, k.first_key, k.last_key, k.row_hash).where(
+                k.ledger_id == ref, k.table_name == table.name
+            )
+        ).all()
+        pairs: list[tuple[tuple[Any, ...], str | None]] = []
+        for row in rows:
+            if row.key is not None:
+                pairs.append((tuple(row.key), row.row_hash))
+            else:
+                pairs.extend(((n,), row.row_hash) for n in range(row.first_key, row.last_key + 1))
+        for start in range(0, len(pairs), _BATCH):
+            yield pairs[start : start + _BATCH]
+
+    def _record_python(
+        self, ref: sa.ColumnElement[Any], table: sa.Table, rows: list[tuple[Any, ...]], width: int
+    ) -> None:
+        """Record key rows for ``rows`` (key columns first, then the hashed values)."""
+        if not rows:
+            return
+        integer = single_integer_key(table) is not None
+        payload = [
+            {
+                "table_name": table.name,
+                "first_key": row[0] if integer else None,
+                "last_key": row[0] if integer else None,
+                "key": None if integer else list(row[:width]),
+                "row_hash": python_row_hash(row[width:]),
+            }
+            for row in rows
+        ]
+        self.dialect.execute(ledger_keys.insert().values(ledger_id=ref), payload)

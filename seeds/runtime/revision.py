@@ -29,16 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import context, op
 
-from seeds.runtime import ledger
-
+from seeds.errors import ConfigurationError, OfflineUnsupported
 from seeds.runtime import undo
 from seeds.runtime.context import SeedContext
-from seeds.dialects import Sink, impl_for
 from seeds.runtime.environment import Environment
-from seeds.errors import ConfigurationError, OfflineUnsupported
-from seeds.runtime.run import RunState, SeedOutcome, current_run
+from seeds.runtime.ledger import Status
+from seeds.runtime.run import SeedOutcome, current_run
 
 log = logging.getLogger(__name__)
 
@@ -92,69 +89,73 @@ class SeedRevision:
 
     def __call__(self, **_: Any) -> None:
         run = current_run()
+        state, dialect, ledger = run.state, run.dialect, run.ledger
         revision = self.revision
-        sink = Sink(None if run.offline else op.get_bind(), op.execute, revision)
-        impl = impl_for(context.get_context().dialect.name)
-        impl.enforce_foreign_keys(sink)  # first: SQLite can switch it on only here
-        for statement in ledger.create_statements():
-            sink.execute(statement)
-        _stamp_if_new(sink, run)
-        applies = self.runs_in(run.environment)
-        status = ledger.Status.APPLIED if applies else ledger.Status.SKIPPED
-        ledger_id, ledger_ref = _open_ledger_row(sink, run, revision, status, self.source_file)
+        dialect.enforce_foreign_keys(revision)  # first: SQLite can switch it on only here
+        ledger.create()
+        ledger.stamp_if_new(state.environment, state.database)
+        applies = self.runs_in(state.environment)
+        status = Status.APPLIED if applies else Status.SKIPPED
+        ledger_run = ledger.open_run(
+            revision,
+            state.environment,
+            status,
+            state.parameters,
+            source_checksum=source_checksum(self.source_file) if self.source_file else "",
+            override=state.override,
+        )
         if not applies:
-            run.outcomes.append(SeedOutcome(revision, status.value, {}))
+            run.record(SeedOutcome(revision, status.value, {}))
             log.info(
                 "seed %s: skipped in %s (it runs in %s)",
                 revision,
-                run.environment,
+                state.environment,
                 ", ".join(sorted(self.environments)),
             )
             return
-        impl.prepare(sink)
+        dialect.prepare()
         ctx = SeedContext(
             revision=revision,
-            environment=run.environment,
-            parameters=run.parameters,
+            environment=state.environment,
+            parameters=state.parameters,
             tables=self.tables,
-            sink=sink,
-            impl=impl,
-            ledger_ref=ledger_ref,
-            ledger_id=ledger_id,
-            settings=run.settings,
+            ledger=ledger,
+            ledger_run=ledger_run,
+            settings=state.settings,
         )
         started = time.perf_counter()
         self.function(ctx)
         duration_ms = round((time.perf_counter() - started) * 1000)
         counts = {name: load.rows for name, load in ctx.loads.items()}
-        sink.execute(
-            ledger.ledger.update()
-            .where(ledger.ledger.c.id == ledger_ref)
-            .values(
-                # Offline nobody knows how many rows ON CONFLICT skipped, or how long
-                # it took; and the rendered SQL must be the same text every run.
-                duration_ms=0 if run.offline else duration_ms,
-                row_counts={} if run.offline else counts,
-                data_checksum=ctx.data_checksum,
-                undo={
-                    "tables": [load.undo_record() for load in ctx.loads.values()],
-                    "settings": ctx.settings_used,
-                },
-            )
+        ledger.close_run(
+            ledger_run,
+            # Offline nobody knows how many rows ON CONFLICT skipped, or how long it
+            # took; and the rendered SQL must be the same text every run.
+            duration_ms=0 if state.offline else duration_ms,
+            row_counts={} if state.offline else counts,
+            data_checksum=ctx.data_checksum,
+            undo={
+                "tables": [load.undo_record() for load in ctx.loads.values()],
+                "settings": ctx.settings_used,
+            },
         )
         sequences = []
-        if run.dry_run:
+        if state.dry_run:
             for load in ctx.loads.values():
                 if load.sequence is not None:
-                    after = impl.sequence_state(sink.connection, load.table)
+                    after = dialect.sequence_state(load.table)
                     sequences.append((load.sequence, after.last_value if after else None))
         speed = {name: rate for name, _, rate in ctx.report()}
-        run.outcomes.append(SeedOutcome(revision, status.value, counts, sequences, speed))
+        run.record(SeedOutcome(revision, status.value, counts, tuple(sequences), speed))
         for name, rows, rate in ctx.report():
             log.info("seed %s: %-20s %10d rows %12.0f rows/s", revision, name, rows, rate)
         total = sum(counts.values())
         log.info(
-            "seed %s: applied in %s, %d rows, %d ms", revision, run.environment, total, duration_ms
+            "seed %s: applied in %s, %d rows, %d ms",
+            revision,
+            state.environment,
+            total,
+            duration_ms,
         )
 
 
@@ -169,26 +170,24 @@ class _Downgrade:
     def __call__(self, **_: Any) -> None:
         run = current_run()
         revision = self._seed.revision
-        if run.offline:
+        if run.state.offline:
             raise OfflineUnsupported(
                 f"seed {revision}: its downgrade reads the ledger to remove exactly the "
                 "rows it inserted, which --sql cannot do; run the downgrade online"
             )
-        conn = op.get_bind()
-        impl = impl_for(conn.dialect.name)
-        impl.enforce_foreign_keys(Sink(conn, op.execute, revision))
-        record = ledger.latest(conn, revision)
+        run.dialect.enforce_foreign_keys(revision)
+        record = run.ledger.latest(revision)
         if record is None:
             log.warning("seed %s: no ledger record, nothing to undo", revision)
             return
-        if record.status == ledger.Status.SKIPPED:
-            ledger.mark_undone(conn, record.id, revision)
+        if record.status == Status.SKIPPED:
+            run.ledger.mark_undone(record.id, revision)
             log.info("seed %s: was skipped in %s, nothing to undo", revision, record.environment)
             return
-        plan = undo.plan(conn, impl, record, self._seed.tables, schema=run.schema)
-        run.outcomes.append(plan)
-        undo.execute(conn, impl, plan, run)
-        ledger.mark_undone(conn, record.id, revision)
+        plan = undo.plan(run, record, self._seed.tables)
+        run.record(plan)
+        undo.execute(run, plan)
+        run.ledger.mark_undone(record.id, revision)
 
 
 def seed(
@@ -220,49 +219,3 @@ def seed(
         return SeedRevision(function, envs, tables)
 
     return decorate
-
-
-def _stamp_if_new(sink: Sink, run: RunState) -> None:
-    """Record the environment the database is first seeded under (its protection stamp)."""
-    events = ledger.events
-    first_seen = sa.select(
-        sa.literal(ledger.EventKind.STAMP.value),
-        sa.func.current_timestamp(),
-        sa.literal(run.environment.value),
-        sa.literal(run.database),
-        sa.literal("first seeded under this environment"),
-    ).where(
-        # INSERT ... SELECT ... WHERE NOT EXISTS: one statement, online and in --sql.
-        ~sa.exists(sa.select(1).select_from(events).where(events.c.kind == ledger.EventKind.STAMP))
-    )
-    columns = ["kind", "at", "environment", "database", "detail"]
-    sink.execute(events.insert().from_select(columns, first_seen))
-
-
-def _open_ledger_row(
-    sink: Sink, run: RunState, revision: str, status: ledger.Status, source_file: str
-) -> tuple[int | None, sa.ColumnElement[Any]]:
-    values: dict[str, Any] = {
-        "revision": revision,
-        "environment": run.environment.value,
-        "status": status.value,
-        "applied_at": sa.func.current_timestamp(),
-        "duration_ms": 0,
-        "row_counts": {},
-        "faker_seed": run.parameters.seed,
-        "reference_time": run.parameters.now.isoformat(),
-        "source_checksum": source_checksum(source_file) if source_file else "",
-        "undo": {"tables": []},
-        "override": run.override,
-    }
-    table = ledger.ledger
-    if sink.offline:
-        sink.execute(table.insert().values(**values))
-        newest = (
-            sa.select(sa.func.max(table.c.id)).where(table.c.revision == revision).scalar_subquery()
-        )
-        return None, newest
-    result = sink.execute(table.insert().values(**values).returning(table.c.id))
-    assert result is not None
-    ledger_id = int(result.scalar_one())
-    return ledger_id, sa.literal(ledger_id, sa.BigInteger)

@@ -1,21 +1,35 @@
-"""The state of one migration run, handed from env.py to the seed revisions.
+"""One migration run: its facts, its bound dialect and ledger, and what each seed did.
 
-env.py resolves it once (before any revision runs) and leaves it in Alembic's
-``config.attributes``; a seed revision reads it back. Calling a seed outside such a
-run is an error that says where the code belongs.
+env.py resolves the facts once, before any revision runs, and leaves the :class:`Run`
+in Alembic's ``config.attributes`` (Alembic's own channel from env.py to the
+revisions); a seed revision reads it back with :func:`current_run`. Calling a seed
+outside such a run is an error that says where the code belongs.
+
+Each seed revision reports what it did with :meth:`Run.record`; the run's
+:class:`RunResult` is returned by :func:`seeds.runtime.env.run_migrations`. Alembic's
+command functions return nothing, so for an in-process caller (``seeds plan``) that
+one immutable value is also published under :data:`RESULT`; :func:`dry_run` reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError
+from seeds.runtime.environment import Environment
+from seeds.runtime.ledger import Ledger
 from seeds.runtime.parameters import Parameters
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from seeds.dialects import Dialect, SequenceState
+    from seeds.runtime.undo import UndoPlan
+
 ATTRIBUTE = "seedchain.run"
+RESULT = "seedchain.result"
 # Set to True in config.attributes by `seeds plan`: run everything, then roll back.
 DRY_RUN = "seedchain.dry_run"
 
@@ -33,8 +47,6 @@ class RunState:
         override: The database name when ``allow_unsafe`` was given and matched.
         stamp: The environment the database was first seeded under, if any.
         dry_run: True under `seeds plan`: everything is rolled back at the end.
-        outcomes: What each seed revision did in this run, in order (SeedOutcome
-            for upgrades, UndoPlan for downgrades); `seeds plan` reports them.
         settings: ``[tool.seeds.<environment>]`` from pyproject.toml.
     """
 
@@ -47,7 +59,6 @@ class RunState:
     stamp: Environment | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     dry_run: bool = False
-    outcomes: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,18 +70,62 @@ class SeedOutcome:
     row_counts: Mapping[str, int]
     # Sequences the seed drew keys from: (state before, last value after). A dry
     # run's rollback does not give sequence values back; these let it do so.
-    sequences: list[tuple[Any, int | None]] = field(default_factory=list)
+    sequences: tuple[tuple[SequenceState, int | None], ...] = ()
     rows_per_second: Mapping[str, float] = field(default_factory=dict)
 
 
-def current_run() -> RunState:
-    """The run state left by env.py; raises when env.py did not set one up."""
+@dataclass(frozen=True)
+class RunResult:
+    """What every seed revision of one run did, in order (upgrades and undo plans)."""
+
+    outcomes: tuple[SeedOutcome | UndoPlan, ...] = ()
+
+
+class Run:
+    """One migration run: the facts, the dialect bound to its connection, its ledger.
+
+    Args:
+        state: The facts resolved before any revision ran.
+        dialect: The run's dialect (online or rendering ``--sql``).
+    """
+
+    def __init__(self, state: RunState, dialect: Dialect) -> None:
+        self.state = state
+        self.dialect = dialect
+        self.ledger = Ledger(dialect)
+        self._outcomes: list[SeedOutcome | UndoPlan] = []
+
+    def record(self, outcome: SeedOutcome | UndoPlan) -> None:
+        """Report what one seed revision did (an upgrade's outcome or an undo's plan)."""
+        self._outcomes.append(outcome)
+
+    def result(self) -> RunResult:
+        """Everything recorded so far, as one immutable value."""
+        return RunResult(tuple(self._outcomes))
+
+
+def current_run() -> Run:
+    """The run left by env.py; raises when env.py did not set one up."""
     from alembic import context
 
-    state = context.config.attributes.get(ATTRIBUTE)
-    if not isinstance(state, RunState):
+    run = context.config.attributes.get(ATTRIBUTE)
+    if not isinstance(run, Run):
         raise ConfigurationError(
-            "a seed revision ran without Seedchain's env.py: make migrations/env.py call "
-            "seeds.runtime.env.run_migrations()"
+            "a seed revision ran without Seedchain's env.py integration: make "
+            "migrations/env.py call seeds.run_migrations()"
         )
-    return state
+    return run
+
+
+def dry_run(config: Config, target: str, *, downgrade: bool) -> RunResult:
+    """Run an upgrade (or downgrade) to ``target`` in a transaction that is rolled back.
+
+    Returns what each seed revision would do; nothing in the database changes.
+    """
+    from alembic import command
+
+    config.attributes[DRY_RUN] = True
+    config.attributes["configure_logger"] = False
+    (command.downgrade if downgrade else command.upgrade)(config, target)
+    result = config.attributes.pop(RESULT, None)
+    return result if isinstance(result, RunResult) else RunResult()

@@ -27,17 +27,16 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from seeds.dialects.base import SequenceState, single_integer_key
+from seeds.errors import UndoRefused
 from seeds.runtime.environment import Environment
-from seeds.errors import LedgerMismatch, UndoRefused
-from seeds.runtime.ledger import TABLE_NAMES, ledger_keys
+from seeds.runtime.ledger import TABLE_NAMES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sqlalchemy.engine import Connection
 
-    from seeds.dialects import GenericImpl
-    from seeds.runtime.run import RunState
+    from seeds.runtime.run import Run, RunState
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,11 @@ def _table_map(tables: Sequence[sa.Table], record: Any) -> list[tuple[sa.Table, 
     pairs = []
     for entry in record.undo.get("tables", []):
         if entry["name"] not in by_name:
-            raise LedgerMismatch(record.revision, entry["name"], expected=1, found=0)
+            raise UndoRefused(
+                f"seed {record.revision}: the ledger says it wrote table {entry['name']}, but "
+                f"the revision no longer declares it (tables=[{', '.join(sorted(by_name))}]); "
+                "declare the table again, as it is at this revision, so its rows can be undone"
+            )
         pairs.append((by_name[entry["name"]], entry))
     return pairs
 
@@ -110,15 +113,10 @@ def cascade_reach(foreign_keys: ForeignKeys, seeded: set[str]) -> set[str]:
     return reach - TABLE_NAMES
 
 
-def plan(
-    conn: Connection,
-    impl: GenericImpl,
-    record: Any,
-    tables: Sequence[sa.Table],
-    *,
-    schema: str | None,
-) -> UndoPlan:
+def plan(run: Run, record: Any, tables: Sequence[sa.Table]) -> UndoPlan:
     """Work out how to undo the ledger ``record`` without changing anything."""
+    dialect, ledger, schema = run.dialect, run.ledger, run.state.schema
+    conn = dialect.connection
     found = []
     for table, entry in _table_map(tables, record):
         sequence = entry.get("sequence")
@@ -126,11 +124,11 @@ def plan(
             TableUndo(
                 table=table,
                 seeded=int(record.row_counts.get(table.name, 0)),
-                present=impl.count_recorded(conn, table, record.id),
-                total=impl.row_count(conn, table),
+                present=ledger.count_recorded(record.id, table),
+                total=dialect.row_count(table),
                 changed=0
                 if entry.get("bulk")
-                else impl.changed_rows(conn, table, record.id, entry["hashed"]),
+                else ledger.changed_rows(record.id, table, entry["hashed"]),
                 sequence=None if sequence is None else SequenceState(**sequence),
             )
         )
@@ -140,17 +138,17 @@ def plan(
     )
     cascade: dict[str, int] = {}
     method, reason = "delete", ""
-    if not impl.can_truncate:
-        reason = f"{impl.name} has no TRUNCATE"
+    if not dialect.can_truncate:
+        reason = f"{dialect.name} has no TRUNCATE"
     elif not found:
         reason = "nothing was seeded"
     else:
         reach = cascade_reach(foreign_keys, {t.name for t in found})
         for name in sorted(reach):
-            cascade[name] = impl.row_count(conn, sa.table(name, schema=schema))
+            cascade[name] = dialect.row_count(sa.table(name, schema=schema))
         reflected = sa.MetaData()
         untouched = [
-            impl.sequence_state(conn, sa.Table(name, reflected, autoload_with=conn, schema=schema))
+            dialect.sequence_state(sa.Table(name, reflected, autoload_with=conn, schema=schema))
             for name in reach
         ]
         if any(t.present != t.total for t in found):
@@ -203,12 +201,13 @@ def unindexed_references(
     return found
 
 
-def execute(conn: Connection, impl: GenericImpl, undo_plan: UndoPlan, run: RunState) -> None:
+def execute(run: Run, undo_plan: UndoPlan) -> None:
     """Carry out a plan inside the migration's transaction."""
+    dialect, state = run.dialect, run.state
     changed = {t.name: t.changed for t in undo_plan.tables if t.changed}
     if changed:
-        _check_changed(undo_plan.revision, changed, run)
-    impl.set_timeouts(conn, run.parameters.lock_timeout, run.parameters.statement_timeout)
+        _check_changed(undo_plan.revision, changed, state)
+    dialect.set_timeouts(state.parameters.lock_timeout, state.parameters.statement_timeout)
     tables = {t.name: t for t in undo_plan.tables}
     revision = undo_plan.revision
     if undo_plan.method == "truncate":
@@ -219,12 +218,12 @@ def execute(conn: Connection, impl: GenericImpl, undo_plan: UndoPlan, run: RunSt
             undo_plan.reason,
             undo_plan.rows_removed,
         )
-        impl.truncate(conn, [sa.table(name, schema=run.schema) for name in tables])
+        dialect.truncate([sa.table(name, schema=state.schema) for name in tables])
     else:
         log.info("seed %s: keyed delete (%s)", revision, undo_plan.reason)
         for name in reversed(list(tables)):  # children were seeded after their parents
             try:
-                deleted = impl.delete_recorded(conn, tables[name].table, undo_plan.ledger_id)
+                deleted = run.ledger.delete_recorded(undo_plan.ledger_id, tables[name].table)
             except sa.exc.IntegrityError as err:
                 raise UndoRefused(
                     f"seed {revision}: cannot delete its rows from {name}: "
@@ -232,22 +231,18 @@ def execute(conn: Connection, impl: GenericImpl, undo_plan: UndoPlan, run: RunSt
                     "reference them (remove or re-point those rows first)"
                 ) from err
             log.info("seed %s: deleted %d rows from %s by ledger key", revision, deleted, name)
-            if not run.dry_run:  # setval is not transactional: a plan must not move it
-                _restore_sequence(conn, impl, tables[name].table, tables[name].sequence, revision)
-    conn.execute(ledger_keys.delete().where(ledger_keys.c.ledger_id == undo_plan.ledger_id))
+            if not state.dry_run:  # setval is not transactional: a plan must not move it
+                _restore_sequence(run, tables[name].table, tables[name].sequence, revision)
+    run.ledger.forget_keys(undo_plan.ledger_id)
 
 
 def _restore_sequence(
-    conn: Connection,
-    impl: GenericImpl,
-    table: sa.Table,
-    state: SequenceState | None,
-    revision: str,
+    run: Run, table: sa.Table, state: SequenceState | None, revision: str
 ) -> None:
     key = single_integer_key(table)
     if state is None or key is None:
         return
-    highest = conn.scalar(sa.select(sa.func.max(key)))
+    highest = run.dialect.scalar(sa.select(sa.func.max(key)))
     floor = state.last_value if state.last_value is not None else state.start - 1
     if highest is not None and highest > floor:
         log.info(
@@ -257,7 +252,7 @@ def _restore_sequence(
             floor,
         )
         return
-    impl.restore_sequence(conn, state)
+    run.dialect.restore_sequence(state)
     log.info("seed %s: sequence %s restored to its pre-seed value", revision, state.name)
 
 

@@ -15,6 +15,7 @@ records that (in the same transaction).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -24,9 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from seeds.runtime import ledger
-from seeds.dialects import impl_for
-from seeds.errors import AnonymizeError, ConfigurationError
 from seeds.data.pseudonyms import (
     PER_COLUMN_LIMIT,
     ColumnRule,
@@ -35,6 +33,8 @@ from seeds.data.pseudonyms import (
     mask,
     shortest_column,
 )
+from seeds.errors import AnonymizeError, ConfigurationError
+from seeds.runtime.ledger import EventKind, Ledger
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -131,18 +131,9 @@ class _TablePlan:
 
 
 def is_marked_copy(conn: Connection, database: str) -> bool:
-    """True when ``seed_ledger_events`` holds a copy mark naming this database.
-
-    The name must match, so a marked copy restored under another name (or back into
-    production) is not a copy any more.
-    """
-    events = ledger.events
-    if not sa.inspect(conn).has_table(events.name):
-        return False
-    mark = sa.select(events.c.id).where(
-        events.c.kind == ledger.EventKind.COPY.value, events.c.database == database
-    )
-    return conn.scalar(mark.limit(1)) is not None
+    """True when the ledger holds a copy mark naming this database (see
+    :meth:`seeds.runtime.ledger.Ledger.is_marked_copy`)."""
+    return Ledger.on(conn).is_marked_copy(database)
 
 
 def anonymize(
@@ -184,18 +175,20 @@ def anonymize(
             "anonymize runs its own transaction; pass a connection outside one"
         )
     started = time.perf_counter()
+    ledger = Ledger.on(conn)
+    dialect = ledger.dialect
     with conn.begin() as transaction:
         if dry_run:
             # First statement of the transaction: one snapshot, and a guarantee of no writes.
-            conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-        database = impl_for(conn.dialect.name).database_name(conn)
+            dialect.begin_read_only()
+        database = dialect.database_name()
         if mark_copy is not None and mark_copy != database:
             raise AnonymizeError(
                 f"--mark-copy {mark_copy!r} names another database; this one is {database!r}. "
                 "The mark must name the database it is meant for"
             )
         plans, fake = _plan(conn, rules, key, schema)
-        is_copy = is_marked_copy(conn, database)
+        is_copy = ledger.is_marked_copy(database)
         marked = False
         if not dry_run:
             if not is_copy and mark_copy is None:
@@ -204,11 +197,12 @@ def anonymize(
                     f"personal data in place; if it is a copy, pass --mark-copy {database}"
                 )
             if not is_copy:
-                _record_copy(conn, database)
+                _record(ledger, EventKind.COPY, database, "marked by seeds anonymize")
+                log.warning("marked database %r as a copy (--mark-copy)", database)
                 marked = is_copy = True
             # Deferrable foreign keys between personal columns are checked at the end,
             # when both sides hold the fake value again.
-            conn.execute(sa.text("SET CONSTRAINTS ALL DEFERRED"))
+            dialect.defer_all_constraints()
         reports: list[ColumnReport] = []
         rows = 0
         for plan in plans:
@@ -221,10 +215,10 @@ def anonymize(
             transaction.rollback()
         else:
             # Deferred checks run here, inside the error mapping, not at COMMIT.
-            _guard(conn, None, sa.text("SET CONSTRAINTS ALL IMMEDIATE"))
+            _guard(None, dialect.check_deferred_constraints)
             detail = ", ".join(f"{r.table}.{r.column}={r.kind}" for r in reports)
             done = f"{rows} rows: {detail}"
-            conn.execute(_event(ledger.EventKind.ANONYMIZE, conn, database, done))
+            _record(ledger, EventKind.ANONYMIZE, database, done)
     seconds = time.perf_counter() - started
     log.info("anonymize %s: %d rows in %.2fs (dry run: %s)", database, rows, seconds, dry_run)
     return AnonymizeReport(
@@ -239,24 +233,11 @@ def anonymize(
     )
 
 
-def _record_copy(conn: Connection, database: str) -> None:
-    for statement in ledger.create_statements():
-        conn.execute(statement)
-    conn.execute(_event(ledger.EventKind.COPY, conn, database, "marked by seeds anonymize"))
-    log.warning("marked database %r as a copy (--mark-copy)", database)
-
-
-def _event(kind: ledger.EventKind, conn: Connection, database: str, detail: str) -> sa.Insert:
+def _record(ledger: Ledger, kind: EventKind, database: str, detail: str) -> None:
     # The environment column says what the database was seeded as; a copy of production
     # is still stamped production, and an unstamped database says so.
-    stamp = ledger.read_stamp(conn)
-    return ledger.events.insert().values(
-        kind=kind.value,
-        at=sa.func.current_timestamp(),
-        environment=stamp.value if stamp else "unstamped",
-        database=database,
-        detail=detail,
-    )
+    stamp = ledger.stamp()
+    ledger.record_event(kind, stamp.value if stamp else "unstamped", database, detail)
 
 
 def _plan(
@@ -481,7 +462,7 @@ def _run_table(
                 }
             )
         if params and not dry_run:
-            _guard(conn, table.name, update, params, after=last)
+            _guard(table.name, functools.partial(conn.execute, update, params), after=last)
         rewritten += len(params)
         done += len(batch)
         last = tuple(batch[-1][: len(key)])
@@ -503,21 +484,16 @@ def _run_table(
 
 
 def _guard(
-    conn: Connection,
-    table: str | None,
-    statement: sa.Executable,
-    params: list[dict[str, Any]] | None = None,
-    *,
-    after: tuple[Any, ...] | None = None,
+    table: str | None, action: Callable[[], object], *, after: tuple[Any, ...] | None = None
 ) -> None:
-    """Execute; a database error becomes one line (and the transaction rolls back)."""
+    """Run ``action``; a database error becomes one line (and the transaction rolls back)."""
     try:
-        conn.execute(statement, params)
+        action()
     except sa.exc.DBAPIError as err:
         orig = err.orig
         first = str(orig).strip().splitlines()[0] if orig is not None else str(err)
         where = "" if after is None else f" (batch after key {list(after)})"
-        if getattr(orig, "sqlstate", None) == "23505":
+        if isinstance(err, sa.exc.IntegrityError):
             hint = (
                 "two rows received one fake value (a hash collision, or values that are "
                 "already fakes of others under this key); run again with another key"

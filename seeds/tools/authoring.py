@@ -20,8 +20,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import rev_id
 from mako.template import Template  # type: ignore[import-untyped]  # mako ships no types
 
-from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError
+from seeds.runtime.environment import Environment
 from seeds.tools.status import current_heads
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.migration import MigrationContext
 
-from seeds.runtime import ledger
+from seeds.runtime.ledger import Ledger, Status
 from seeds.runtime.revision import SeedRevision, source_checksum
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def applied_revisions(script: ScriptDirectory, heads: tuple[str, ...]) -> set[st
 def collect(conn: Connection, script: ScriptDirectory, schema: str | None) -> list[SeedStatus]:
     """The status of every seed revision of ``script`` in the connected database."""
     passed = applied_revisions(script, current_heads(conn, schema))
-    records = ledger.current(conn)
+    records = Ledger.on(conn).current()
     statuses = []
     for rev, seed_revision in seed_revisions(script):
         title = (rev.doc or "").strip()
@@ -83,7 +83,7 @@ def collect(conn: Connection, script: ScriptDirectory, schema: str | None) -> li
             statuses.append(SeedStatus(rev.revision, title, envs, "untracked"))
             continue
         drift = (
-            record.status == ledger.Status.APPLIED
+            record.status == Status.APPLIED
             and bool(rev.path)
             and record.source_checksum != source_checksum(rev.path)
         )

@@ -19,13 +19,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from seeds.runtime import ledger
 from seeds.errors import ConfigurationError
+from seeds.runtime.ledger import Ledger, Status
 from seeds.tools.status import applied_revisions, collect, current_heads
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection
 
@@ -72,6 +73,12 @@ def rule(name: str) -> Callable[[Check], Check]:
     return register
 
 
+def applied_runs(conn: Connection) -> list[sa.Row[Any]]:
+    """The ledger rows of every applied seed run, oldest first, for rules to check
+    (``row_counts``, ``undo["settings"]``: the settings the seed ran with)."""
+    return [r for r in Ledger.on(conn).history() if r.status == Status.APPLIED]
+
+
 def load_rule_modules(modules: Sequence[str]) -> None:
     """Import the modules that register an application's rules."""
     for module in modules:
@@ -96,8 +103,8 @@ def engine_rules(script: ScriptDirectory, schema: str | None) -> list[Rule]:
 
     def ledger_matches_chain(conn: Connection) -> Iterable[str]:
         passed = applied_revisions(script, current_heads(conn, schema))
-        for record in ledger.history(conn):
-            if record.status == ledger.Status.APPLIED and record.revision not in passed:
+        for record in Ledger.on(conn).history():
+            if record.status == Status.APPLIED and record.revision not in passed:
                 yield (
                     f"the ledger says seed {record.revision} is applied, but the database's "
                     "Alembic version is below it (was alembic_version stamped by hand?)"
