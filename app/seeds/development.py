@@ -63,7 +63,7 @@ def people_and_planning(ctx: SeedContext, t: Tables) -> None:
     ctx.insert(t["projects"], projects)
 
     members = _choose_members(ctx, projects, user_ids)
-    # The catalogue's two ways: half the projects through the association table,
+    # Both common ways: half the projects through the association table,
     # half through an ORM relationship (on the frozen tables, not app.models).
     half = len(projects) // 2
     by_table = [m for m in members if m["project_id"] in {p["id"] for p in projects[:half]}]

@@ -4,9 +4,9 @@
 and writes BENCHMARKS.md. Figures are side by side and as ratios to the slowest, from
 one run on one machine, never asserted anywhere: they are for reading.
 
-Generation: Faker called per value (the catalogue's factory) against a Seedchain
+Generation: Faker called per value (the naive factory) against a Seedchain
 factory sampling Faker pools. Loading the same rows into the same table: the ORM
-(``add_all`` + flush, the catalogue's pattern), Core ``executemany``, Seedchain's
+(``add_all`` + flush, the usual hand-written seeder), Core ``executemany``, Seedchain's
 recorded insert (``ctx.insert``: multi-row VALUES plus ledger keys and row hashes in
 one statement), and Seedchain's bulk path (``ctx.bulk``: keys reserved first, COPY,
 key ranges in the ledger).
@@ -51,7 +51,7 @@ class BenchUserFactory(Factory):
 
 
 def faker_rows(count: int, seed: int = 12345) -> list[dict[str, Any]]:
-    """The catalogue's way: a Faker call per value."""
+    """The naive way: a Faker call per value."""
     fake = Faker()
     fake.seed_instance(seed)
     rows = []
@@ -109,7 +109,7 @@ def run(url: str, rows: int) -> list[Result]:
     results.append(
         Result(
             "generate",
-            "Faker per value (catalogue)",
+            "Faker per value (naive)",
             faker_count,
             _timed(lambda: faker_rows(faker_count)),
         )
@@ -190,7 +190,7 @@ def run(url: str, rows: int) -> list[Result]:
         ledger.record_bulk_keys(run, table, keys)
 
     strategies = [
-        ("ORM add_all + flush (catalogue)", orm_add_all),
+        ("ORM add_all + flush (naive)", orm_add_all),
         ("Core executemany", core_executemany),
         ("Seedchain ctx.insert (recorded)", recorded_insert),
         ("Seedchain ctx.bulk (COPY)", bulk_copy),

@@ -11,15 +11,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+
 from seeds.dialects.base import Dialect, Emit, SequenceState
 from seeds.dialects.postgresql import PostgresDialect
 from seeds.dialects.sqlite import SqliteDialect
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
     from sqlalchemy.engine import Connection
 
-__all__ = ["Dialect", "PostgresDialect", "SequenceState", "SqliteDialect", "bind", "dialect_class"]
+__all__ = [
+    "Dialect",
+    "PostgresDialect",
+    "SequenceState",
+    "SqliteDialect",
+    "bind",
+    "canonical_sql",
+    "dialect_class",
+]
 
 _REGISTRY: dict[str, type[Dialect]] = {"postgresql": PostgresDialect, "sqlite": SqliteDialect}
 
@@ -27,6 +36,21 @@ _REGISTRY: dict[str, type[Dialect]] = {"postgresql": PostgresDialect, "sqlite": 
 def dialect_class(name: str) -> type[Dialect]:
     """The implementation for a SQLAlchemy dialect name, falling back to the generic one."""
     return _REGISTRY.get(name, Dialect)
+
+
+# The data checksum renders SQL expressions (geometry constructors and the like) as
+# text; any fixed dialect makes that text the same on every machine, and PostgreSQL
+# renders the most literal values. Built from a URL because the dialect classes'
+# constructors are untyped.
+_CANONICAL = sa.engine.URL.create("postgresql+psycopg").get_dialect()()
+
+
+def canonical_sql(clause: sa.ClauseElement) -> str:
+    """``clause`` as stable SQL text, values inlined where they have a literal form."""
+    try:
+        return str(clause.compile(dialect=_CANONICAL, compile_kwargs={"literal_binds": True}))
+    except sa.exc.CompileError:  # a bound value with no literal form: the SQL alone
+        return str(clause.compile(dialect=_CANONICAL))
 
 
 def bind(

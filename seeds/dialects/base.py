@@ -200,11 +200,16 @@ class Dialect:
         return self.connection.engine.url.database or ""
 
     @classmethod
-    def schema_statements(cls, sa_dialect: sa.Dialect, schema: str) -> list[sa.Executable]:
-        """Statements that create ``schema`` and put it first on the search path."""
+    def search_path_statement(cls, sa_dialect: sa.Dialect, schema: str) -> sa.Executable:
+        """The statement that puts ``schema`` first on the session's search path."""
         raise UnsupportedByDialect(
             f"SCHEMA={schema!r}: {cls.name} has no schemas to put tables in; unset SCHEMA"
         )
+
+    @classmethod
+    def schema_statements(cls, sa_dialect: sa.Dialect, schema: str) -> list[sa.Executable]:
+        """Statements that create ``schema`` and put it first on the search path."""
+        return [cls.search_path_statement(sa_dialect, schema)]
 
     def enforce_foreign_keys(self, revision: str) -> None:
         """Make the database check foreign keys for one seed revision's own work.

@@ -197,10 +197,14 @@ class PostgresDialect(Dialect):
         return str(self.scalar(sa.select(sa.func.current_database())))
 
     @classmethod
+    def search_path_statement(cls, sa_dialect: sa.Dialect, schema: str) -> sa.Executable:
+        return sa.select(sa.func.set_config("search_path", search_path(sa_dialect, schema), False))
+
+    @classmethod
     def schema_statements(cls, sa_dialect: sa.Dialect, schema: str) -> list[sa.Executable]:
         return [
             CreateSchema(schema, if_not_exists=True),
-            sa.select(sa.func.set_config("search_path", search_path(sa_dialect, schema), False)),
+            cls.search_path_statement(sa_dialect, schema),
         ]
 
     def prepare(self) -> None:

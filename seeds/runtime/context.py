@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from seeds.data.streams import Streams
+from seeds.dialects import canonical_sql
 from seeds.dialects.base import rows_per_statement, single_integer_key
 from seeds.errors import ConfigurationError, OfflineUnsupported, SeedDataError
 from seeds.runtime.ordering import load_order
@@ -39,20 +40,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-# Any fixed dialect makes the text stable; PostgreSQL is what seeds target. (Built from
-# a URL because the dialect classes' constructors are untyped.)
-_CHECKSUM_DIALECT = sa.engine.URL.create("postgresql+psycopg").get_dialect()()
-
-
 def _canonical(value: object) -> object:
     """A value as the data checksum sees it: reprs of SQL expressions and GeoAlchemy2
     elements hold memory addresses, which would make the checksum differ every run."""
     if isinstance(value, sa.ClauseElement):
-        try:
-            literal = {"literal_binds": True}
-            return str(value.compile(dialect=_CHECKSUM_DIALECT, compile_kwargs=literal))
-        except sa.exc.CompileError:  # a bound value with no literal form: the SQL alone
-            return str(value.compile(dialect=_CHECKSUM_DIALECT))
+        return canonical_sql(value)
     elements = sys.modules.get("geoalchemy2.elements")  # loaded if such a value exists
     if elements is not None and isinstance(value, elements.WKTElement | elements.WKBElement):
         return f"SRID={value.srid};{value.desc}"

@@ -1,6 +1,6 @@
 """Which environment a migration run belongs to, and how that is decided.
 
-Resolution order (DESIGN.md): ``-x env=NAME``, else ``APP_ENV``, else ``development``
+Resolution order: ``-x env=NAME``, else ``APP_ENV``, else ``development``
 but only for the project-local development database. A database named by
 ``DATABASE_URL`` with no environment declared fails closed, before any revision runs,
 so a deploy pipeline that forgot to say "production" never gets development data.

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import graphlib
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -103,8 +102,3 @@ def load_order(tables: list[sa.Table]) -> LoadOrder:
     deferred = [c for c in dropped if c.deferrable]
     nulled = [c for c in dropped if not c.deferrable]
     return LoadOrder([by_name[name] for name in order], deferred, nulled)
-
-
-def key_of(table: sa.Table, row: dict[str, Any]) -> tuple[Any, ...]:
-    """The primary-key values of ``row``."""
-    return tuple(row[c.name] for c in table.primary_key.columns)

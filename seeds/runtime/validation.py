@@ -7,8 +7,7 @@ as a driver error about a statement of a thousand rows.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, MutableSequence, Sequence
+from collections.abc import Mapping, MutableSequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -147,41 +146,3 @@ def _coerce_geometries(
         if coerced is not value:
             changed[name] = coerced
     return {**row, **changed} if changed else row
-
-
-_KEY_DETAIL = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\)")
-
-
-def explain_integrity_error(
-    revision: str,
-    table: sa.Table,
-    rows: Sequence[Mapping[str, Any]],
-    err: sa.exc.IntegrityError,
-    *,
-    offset: int = 0,
-) -> SeedDataError:
-    """Turn a database constraint error into one naming the row and the fix."""
-    diag = getattr(err.orig, "diag", None)
-    detail = getattr(diag, "message_detail", None) or ""
-    primary = getattr(diag, "message_primary", None) or str(err.orig).splitlines()[0]
-    column = getattr(diag, "column_name", None)
-    row_index = None
-    match = _KEY_DETAIL.search(detail)
-    if match:
-        cols = [c.strip().strip('"') for c in match["cols"].split(",")]
-        vals = [v.strip() for v in match["vals"].split(",")]
-        column = column or cols[0]
-        for index, row in enumerate(rows):
-            if [str(row.get(c)) for c in cols] == vals:
-                row_index = offset + index
-                break
-    hint = {
-        "23503": "seed the referenced row first, or fix the reference",
-        "23505": "the row already exists; use ctx.ensure(..., key=[...]) or change the value",
-        "23502": "give the column a value",
-        "23514": "fix the value so the CHECK constraint holds",
-    }.get(getattr(err.orig, "sqlstate", None) or "", "fix the row")
-    message = f"{primary}" + (f" ({detail})" if detail else "") + f"; {hint}"
-    return SeedDataError(
-        message, revision=revision, table=table.name, column=column, row_index=row_index
-    )
