@@ -37,9 +37,8 @@ from typing import Any, ClassVar
 
 from faker import Faker
 
-from seeds.data.streams import derive_seed
+from seeds.data.streams import DEFAULT_LOCALE, DEFAULT_NOW, DEFAULT_SEED, derive_seed
 from seeds.errors import ConfigurationError
-from seeds.runtime.parameters import DEFAULT_LOCALE, DEFAULT_NOW, DEFAULT_SEED
 
 _MASK = (1 << 64) - 1
 # Seed of the Faker that fills pools: fixed, so pools are the same on every machine.

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import random
+from datetime import UTC, datetime
 
 from faker import Faker
+
+# The defaults of a run (``-x seed``, ``-x now``, ``-x locale``) and of factories used
+# outside one: the same data everywhere unless someone asks for other data.
+DEFAULT_SEED = 12345
+DEFAULT_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+DEFAULT_LOCALE = "en_US"
 
 
 def derive_seed(seed: int, *parts: object) -> int:

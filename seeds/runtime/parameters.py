@@ -13,11 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from seeds.data.streams import DEFAULT_LOCALE, DEFAULT_NOW, DEFAULT_SEED
 from seeds.errors import ConfigurationError
 
-DEFAULT_SEED = 12345
-DEFAULT_NOW = datetime(2026, 1, 1, tzinfo=UTC)
-DEFAULT_LOCALE = "en_US"
 DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "15min"
 
