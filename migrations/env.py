@@ -1,6 +1,6 @@
-"""Alembic environment: all of the work is done by seeds.runtime.env."""
+"""Alembic environment: Seedchain's run_migrations does all of the work."""
 
 from app.models import Base
-from seeds.runtime.env import run_migrations
+from seeds import run_migrations
 
 run_migrations(target_metadata=Base.metadata)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from seeds.data import geo
-    from seeds.data.factories import Choice, Factory, Lazy, Pool, Sequence, pool, spread, trend
+    from seeds.data.factories import Choice, Factory, Lazy, Pool, Row, Sequence, pool, spread, trend
     from seeds.errors import (
         AnonymizeError,
         ConfigurationError,
@@ -61,7 +61,7 @@ _ERRORS = (
     "UnknownEnvironment",
     "UnsupportedByDialect",
 )
-_FACTORIES = ("Choice", "Factory", "Lazy", "Pool", "Sequence", "pool", "spread", "trend")
+_FACTORIES = ("Choice", "Factory", "Lazy", "Pool", "Row", "Sequence", "pool", "spread", "trend")
 
 _HOMES: dict[str, str] = {
     "Environment": "seeds.runtime.environment",
@@ -88,6 +88,7 @@ __all__ = [
     "LedgerMismatch",
     "OfflineUnsupported",
     "Pool",
+    "Row",
     "pool",
     "run_migrations",
     "seed",

@@ -25,8 +25,7 @@ from app.seeds.factories import (
     UserFactory,
     WorkflowItemFactory,
 )
-from seeds import SeedContext
-from seeds.data.factories import Factory
+from seeds import Factory, SeedContext
 
 Tables = Mapping[str, sa.Table]
 WORKFLOW = ("draft", "review", "approved", "published")
@@ -193,7 +192,7 @@ def _tree_fill(ctx: SeedContext, rows: list[dict[str, Any]]) -> list[dict[str, A
 
 def metrics_and_events(ctx: SeedContext, t: Tables) -> None:
     """Daily metrics with a trend and a weekly wave; a weekly event on each metric."""
-    from seeds.data.factories import trend
+    from seeds import trend
 
     days = ctx.setting("metric_days", 30)
     first_day = (ctx.now - timedelta(days=days)).date()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import timedelta
 
-from seeds.data.factories import Choice, Factory, Lazy, Pool, Row, pool
+from seeds import Choice, Factory, Lazy, Pool, Row, pool
 
 
 def _ascii(text: str) -> str:
