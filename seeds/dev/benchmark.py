@@ -30,10 +30,10 @@ from faker import Faker
 from sqlalchemy import orm
 from sqlalchemy.pool import NullPool
 
-from seeds.runtime import ledger
+from seeds.data.factories import Factory, Lazy, Pool
 from seeds.dialects import Sink, impl_for
 from seeds.dialects.base import rows_per_statement
-from seeds.data.factories import Factory, Lazy, Pool
+from seeds.runtime import ledger
 
 log = logging.getLogger(__name__)
 

@@ -322,7 +322,9 @@ class DevDB:
             "local all all trust\nhost  all all 127.0.0.1/32 trust\n",
         )
         with open(data / "postgresql.conf", "a") as fh:
-            fh.write("\n# seeds.dev.devdb settings (last, so they win)\ninclude = 'seedchain.conf'\n")
+            fh.write(
+                "\n# seeds.dev.devdb settings (last, so they win)\ninclude = 'seedchain.conf'\n"
+            )
         self._set_port(_free_port())
 
     def _set_port(self, port: int) -> None:

@@ -21,17 +21,17 @@ from alembic.util import CommandError
 from rich.console import Console
 from rich.table import Table
 
-from seeds.tools import verification
-from seeds.tools.authoring import new_seed_revision
+from seeds.errors import SeedError
 from seeds.runtime.database import connect
 from seeds.runtime.environment import Environment
-from seeds.errors import SeedError
-from seeds.tools.inspection import table_row_counts
 from seeds.runtime.project import alembic_config, parse_x_pairs, project_root, target_for
 from seeds.runtime.run import ATTRIBUTE, DRY_RUN, RunState, SeedOutcome
 from seeds.runtime.settings import load_settings
-from seeds.tools.status import SeedStatus, collect
 from seeds.runtime.undo import UndoPlan
+from seeds.tools import verification
+from seeds.tools.authoring import new_seed_revision
+from seeds.tools.inspection import table_row_counts
+from seeds.tools.status import SeedStatus, collect
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
@@ -341,8 +341,8 @@ def anonymize(
     # Late imports: Faker and the progress bar cost start-up time no other command needs.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from seeds.tools import anonymize as anonymization
     from seeds.data import pseudonyms
+    from seeds.tools import anonymize as anonymization
 
     rules = pseudonyms.load_rules(project_root())
     key = pseudonyms.load_key(os.environ, key_file)

@@ -27,9 +27,9 @@ from alembic.script import ScriptDirectory
 from flask import current_app
 from flask.cli import AppGroup
 
+from seeds.errors import ConfigurationError, SeedError
 from seeds.integrations.cli import render_status
 from seeds.runtime.database import connect
-from seeds.errors import ConfigurationError, SeedError
 from seeds.runtime.project import alembic_config, parse_x_pairs, target_for
 from seeds.tools.status import collect, current_heads, seed_revisions
 

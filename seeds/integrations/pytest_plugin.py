@@ -45,9 +45,9 @@ from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from seeds.errors import ConfigurationError, SeedError
 from seeds.runtime.database import find_project_root, normalise_url, search_path, validate_schema
 from seeds.runtime.environment import Environment
-from seeds.errors import ConfigurationError, SeedError
 
 # Loaded by every pytest run of anyone who installs seedchain: what only a fixture
 # needs (alembic.command through alembic.config, the ORM, devdb) is imported there.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from alembic.config import Config
 
-from seeds.runtime.database import Target, find_project_root, resolve_target
 from seeds.errors import ConfigurationError
+from seeds.runtime.database import Target, find_project_root, resolve_target
 
 
 def project_root() -> Path:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError, EnvironmentBlocked
+from seeds.runtime.environment import Environment
 
 log = logging.getLogger(__name__)
 

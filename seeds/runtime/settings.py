@@ -10,8 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from seeds.runtime.environment import Environment
 from seeds.errors import ConfigurationError
+from seeds.runtime.environment import Environment
 
 
 def load_settings(project_root: Path, environment: Environment) -> dict[str, Any]:
