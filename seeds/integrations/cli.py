@@ -71,9 +71,18 @@ def devdb() -> None:
     """The project-local PostgreSQL + PostGIS development database."""
 
 
+@devdb.command("install")
+def devdb_install() -> None:
+    """Install PostgreSQL and PostGIS (Debian packages) if missing; print what was installed."""
+    from seeds.dev.devdb import DevDB
+
+    for package in DevDB(project_root()).install():
+        click.echo(f"installed {package}")
+
+
 @devdb.command("start")
 def devdb_start() -> None:
-    """Start it (installing PostgreSQL/PostGIS if missing); print its URL."""
+    """Start it (initialising it the first time); print its URL."""
     from seeds.dev.devdb import DevDB
 
     click.echo(DevDB(project_root()).start())
