@@ -28,7 +28,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from seeds.errors import ConfigurationError, SeedError
-from seeds.integrations.cli import render_status
+from seeds.integrations import render
 from seeds.runtime.database import connect
 from seeds.runtime.project import alembic_config, parse_x_pairs, target_for
 from seeds.tools.status import collect, current_heads, seed_revisions
@@ -114,7 +114,7 @@ def seed_cli(name: str = "seed") -> AppGroup:
             target = target_for(None)
             script = ScriptDirectory.from_config(alembic_config({}))
             with connect(target) as conn:
-                render_status(collect(conn, script, target.schema))
+                render.status(collect(conn, script, target.schema))
 
         _run(show)
 
