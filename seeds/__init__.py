@@ -24,27 +24,36 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from seeds.data import geo
-    from seeds.data.factories import Choice, Factory, Lazy, Pool, Row, Sequence, pool, spread, trend
-    from seeds.errors import (
-        AnonymizeError,
-        ConfigurationError,
-        DevDBError,
-        EnvironmentBlocked,
-        EnvironmentNotDeclared,
-        GeometryError,
-        LedgerMismatch,
-        OfflineUnsupported,
-        SeedDataError,
-        SeedError,
-        UndoRefused,
-        UnknownEnvironment,
-        UnsupportedByDialect,
-    )
-    from seeds.runtime.context import SeedContext
-    from seeds.runtime.env import run_migrations
-    from seeds.runtime.environment import Environment
-    from seeds.runtime.revision import SeedRevision, seed
+    # "X as X" marks a re-export, so type checkers and linters see the public names.
+    from seeds.data import geo as geo
+    from seeds.data.factories import Choice as Choice
+    from seeds.data.factories import Factory as Factory
+    from seeds.data.factories import Lazy as Lazy
+    from seeds.data.factories import Pool as Pool
+    from seeds.data.factories import Row as Row
+    from seeds.data.factories import Sequence as Sequence
+    from seeds.data.factories import pool as pool
+    from seeds.data.factories import spread as spread
+    from seeds.data.factories import trend as trend
+    from seeds.errors import AnonymizeError as AnonymizeError
+    from seeds.errors import ConfigurationError as ConfigurationError
+    from seeds.errors import DevDBError as DevDBError
+    from seeds.errors import EnvironmentBlocked as EnvironmentBlocked
+    from seeds.errors import EnvironmentNotDeclared as EnvironmentNotDeclared
+    from seeds.errors import GeometryError as GeometryError
+    from seeds.errors import LedgerMismatch as LedgerMismatch
+    from seeds.errors import OfflineUnsupported as OfflineUnsupported
+    from seeds.errors import SeedDatabaseError as SeedDatabaseError
+    from seeds.errors import SeedDataError as SeedDataError
+    from seeds.errors import SeedError as SeedError
+    from seeds.errors import UndoRefused as UndoRefused
+    from seeds.errors import UnknownEnvironment as UnknownEnvironment
+    from seeds.errors import UnsupportedByDialect as UnsupportedByDialect
+    from seeds.runtime.context import SeedContext as SeedContext
+    from seeds.runtime.env import run_migrations as run_migrations
+    from seeds.runtime.environment import Environment as Environment
+    from seeds.runtime.revision import SeedRevision as SeedRevision
+    from seeds.runtime.revision import seed as seed
 
 _ERRORS = (
     "AnonymizeError",
@@ -56,6 +65,7 @@ _ERRORS = (
     "LedgerMismatch",
     "OfflineUnsupported",
     "SeedDataError",
+    "SeedDatabaseError",
     "SeedError",
     "UndoRefused",
     "UnknownEnvironment",
@@ -94,6 +104,7 @@ __all__ = [
     "seed",
     "SeedContext",
     "SeedDataError",
+    "SeedDatabaseError",
     "SeedError",
     "SeedRevision",
     "Sequence",

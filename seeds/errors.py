@@ -35,6 +35,20 @@ class DevDBError(SeedError):
     """The development database could not be installed, started, stopped or reached."""
 
 
+class SeedDatabaseError(SeedError):
+    """The pytest plugin's test database could not be migrated and seeded; the message says why.
+
+    Attributes:
+        revision: The revision the upgrade was aiming for.
+        database: The database URL, password hidden.
+    """
+
+    def __init__(self, message: str, *, revision: str, database: str) -> None:
+        self.revision = revision
+        self.database = database
+        super().__init__(message)
+
+
 class EnvironmentBlocked(SeedError):
     """Protection refused this run: a production database and an unsafe operation."""
 

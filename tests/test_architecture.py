@@ -77,7 +77,7 @@ def test_no_postgresql_only_sql_outside_dialects() -> None:
         "sa.func.set_config",
         "sa.func.pg_",
         ".diag",
-        "cursor.execute",
+        'execute("',
     )
     wrong = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -85,7 +85,9 @@ def test_no_postgresql_only_sql_outside_dialects() -> None:
         if relative.startswith(("dialects/", "dev/")):
             continue  # dev/ manages the PostgreSQL server itself
         code = _code_without_docstrings(path)
-        wrong.extend(f"{relative}: {m}" for m in markers if m in code)
+        found = {f"{relative}: {m}" for m in markers if m in code}
+        # seeds new writes revision files whose frozen server defaults are sa.text(...)
+        wrong.extend(sorted(found - {"tools/authoring.py: sa.text("}))
     assert wrong == []
 
 

@@ -137,3 +137,10 @@ def test_plan_warns_about_an_unindexed_foreign_key(project: SeedProject, engine:
         "posts.user_id references users without an index; the delete scans posts once per "
         "removed row (add an index)"
     ]
+
+
+def test_devdb_install_with_everything_installed_does_nothing() -> None:
+    # This machine has PostgreSQL and PostGIS (the suite's database runs on them).
+    result = run_cli("seeds", "devdb", "install")
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", "")

@@ -106,7 +106,7 @@ def test_start_when_running_is_a_fast_noop(
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("start() of a running server must not install or run anything")
 
-    monkeypatch.setattr(db, "ensure_packages", forbidden)
+    monkeypatch.setattr(db, "install", forbidden)
     monkeypatch.setattr(subprocess, "run", forbidden)
     t0 = time.monotonic()
     assert db.start() == url
@@ -251,7 +251,7 @@ def test_url_before_init_raises(tmp_path: Path) -> None:
     assert db.stop() is False
 
 
-# -- package decisions (fake install trees; apt-get itself is never run) -----------------
+# -- packages (fake install trees; apt-get itself is never run) -----------------------
 
 
 class FakeApt:
@@ -301,8 +301,24 @@ def test_packages_present_installs_nothing(fake: tuple[DevDB, FakeApt]) -> None:
     db, apt = fake
     _fake_server(apt.lib, "15")
     _fake_postgis(apt.share, "15")
-    db.ensure_packages()
+    assert db.install() == []
     assert apt.calls == []
+
+
+def test_start_never_installs_and_names_the_install_command(fake: tuple[DevDB, FakeApt]) -> None:
+    # Root with apt-get at hand, so start() could install: it must not.
+    db, apt = fake
+    with pytest.raises(DevDBError) as err:
+        db.start()
+    message = str(err.value)
+    assert "\n" not in message
+    assert "missing postgresql" in message
+    assert "run `seeds devdb install` (scripts/bootstrap runs it)" in message
+    _fake_server(apt.lib, "16")  # a server but no PostGIS: still refused, still nothing run
+    with pytest.raises(DevDBError, match=r"missing postgresql-16-postgis-3\); run `seeds devdb"):
+        db.start()
+    assert apt.calls == []
+    assert not db.state_dir.exists()  # refused before creating anything
 
 
 def test_installs_postgis_for_the_highest_major(
@@ -313,7 +329,7 @@ def test_installs_postgis_for_the_highest_major(
         _fake_server(apt.lib, major)
     _fake_postgis(apt.share, "15")  # PostGIS only for an older major
     with caplog.at_level(logging.WARNING, logger="seeds.dev.devdb"):
-        db.ensure_packages()
+        assert db.install() == ["postgresql-16-postgis-3"]
     assert apt.calls == [["update"], [*INSTALL, "postgresql-16-postgis-3"]]
     assert "installing Debian packages postgresql-16-postgis-3" in caplog.text
 
@@ -323,7 +339,7 @@ def test_installs_server_first_then_matching_postgis(
 ) -> None:
     db, apt = fake
     with caplog.at_level(logging.WARNING, logger="seeds.dev.devdb"):
-        db.ensure_packages()
+        assert db.install() == ["postgresql", "postgresql-15-postgis-3"]
     assert apt.calls == [
         ["update"],
         [*INSTALL, "postgresql"],
@@ -338,7 +354,7 @@ def test_still_missing_after_install_raises(fake: tuple[DevDB, FakeApt]) -> None
     _fake_server(apt.lib, "15")
     apt.share = apt.share / "elsewhere"  # the "install" lands where we do not look
     with pytest.raises(DevDBError, match="postgresql-15-postgis-3"):
-        db.ensure_packages()
+        db.install()
 
 
 def test_not_root_names_the_sudo_command(
@@ -348,13 +364,13 @@ def test_not_root_names_the_sudo_command(
     monkeypatch.setattr(devdb_module, "_is_root", lambda: False)
     _fake_server(apt.lib, "15")
     with pytest.raises(DevDBError) as err:
-        db.ensure_packages()
+        db.install()
     assert "sudo apt-get install -y --no-install-recommends postgresql-15-postgis-3" in str(
         err.value
     )
     apt.lib.joinpath("15").rename(apt.lib / "old")  # now no server at all
     with pytest.raises(DevDBError) as err:
-        db.ensure_packages()
+        db.install()
     cmd = "sudo apt-get install -y --no-install-recommends postgresql postgresql-postgis"
     assert cmd in str(err.value)
     assert apt.calls == []
@@ -367,8 +383,8 @@ def test_no_apt_get_names_the_packages(
     monkeypatch.setattr(devdb_module, "_apt_get", lambda: None)
     _fake_postgis(apt.share, "16")
     _fake_server(apt.lib, "16")
-    db.ensure_packages()  # all there: no apt-get needed
+    db.install()  # all there: no apt-get needed
     apt.share.joinpath("16").rename(apt.share / "old")
     with pytest.raises(DevDBError, match="no apt-get.*postgresql-16-postgis-3"):
-        db.ensure_packages()
+        db.install()
     assert apt.calls == []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from seeds.integrations.flask import seed_cli
 from tests.seedproject import SCHEMA_USERS, SeedProject, rows, seed_users, version
@@ -72,7 +74,39 @@ def test_app_config_names_the_database(
     project: SeedProject, app: Flask, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DATABASE_URL")
-    app.config["SQLALCHEMY_DATABASE_URI"] = project.url
-    result = app.test_cli_runner().invoke(args=["seed", "all"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = make_url(project.url)  # a URL object works too
+    before = dict(os.environ)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["seed", "all"])
     assert result.exit_code == 0, result.output
     assert len(rows(engine, "users")) == 3
+    assert "applied" in runner.invoke(args=["seed", "status"]).output
+    assert dict(os.environ) == before  # handed to Alembic, not put into the environment
+
+
+def test_app_env_wins_over_seeds_env(
+    project: SeedProject, app: Flask, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_ENV", "production")  # s2 runs in development and testing only
+    result = app.test_cli_runner().invoke(args=["seed", "all"])
+    assert result.exit_code == 0, result.output
+    assert version(engine) == "s2" and rows(engine, "users") == []
+
+
+def test_app_database_without_an_environment_fails_closed(
+    project: SeedProject, app: Flask, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    del app.config["SEEDS_ENV"]
+    app.config["SQLALCHEMY_DATABASE_URI"] = project.url
+    result = app.test_cli_runner().invoke(args=["seed", "all"])
+    assert result.exit_code != 0
+    assert "SQLALCHEMY_DATABASE_URI names the database but no environment" in result.output
+    assert "alembic_version" not in sa.inspect(engine).get_table_names()  # nothing ran
+
+
+def test_unknown_seeds_env_is_named(project: SeedProject, app: Flask) -> None:
+    app.config["SEEDS_ENV"] = "prod"
+    result = app.test_cli_runner().invoke(args=["seed", "all"])
+    assert result.exit_code != 0
+    assert "unknown environment 'prod' (from SEEDS_ENV in the app config)" in result.output

@@ -17,9 +17,9 @@ from sqlalchemy.dialects import postgresql
 
 from app.seeds.cities import CITIES
 from seeds import geo
+from seeds.errors import GeometryError, SeedDataError
 from seeds.runtime import ledger
 from seeds.runtime.context import _canonical
-from seeds.errors import GeometryError, SeedDataError
 from seeds.runtime.validation import validate_rows
 from tests.conftest import run_cli
 from tests.seedproject import SeedProject, rows, version

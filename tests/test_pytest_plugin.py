@@ -13,7 +13,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from seeds import errors
 from seeds.dev.devdb import DevDB
+from seeds.integrations import pytest_plugin
 from seeds.integrations.pytest_plugin import DATABASE_PREFIX, URL_ENV_VAR
 from tests.seedproject import ALEMBIC_INI, ENV_PY, FROZEN_USERS, HEADER, SCHEMA_USERS, rows, version
 
@@ -278,7 +280,7 @@ def downgrade() -> None:
             [
                 '>*raise RuntimeError("a bug in revision 0002")',
                 "E*RuntimeError: a bug in revision 0002",
-                "E*seeds.integrations.pytest_plugin.SeedDatabaseError: alembic -x env=testing upgrade head "
+                "E*seeds.errors.SeedDatabaseError: alembic -x env=testing upgrade head "
                 "failed on *: RuntimeError('a bug in revision 0002')",
             ],
             id="bug-in-a-revision",
@@ -339,3 +341,8 @@ def test_inert_when_no_test_asks_for_a_seed_fixture(pytester: pytest.Pytester) -
     result = pytester.runpytest("--seed-db-url", "postgresql://nobody@nowhere.invalid/none")
 
     result.assert_outcomes(passed=1)
+
+
+def test_seed_database_error_is_a_seed_error_importable_from_the_plugin() -> None:
+    assert pytest_plugin.SeedDatabaseError is errors.SeedDatabaseError
+    assert issubclass(errors.SeedDatabaseError, errors.SeedError)

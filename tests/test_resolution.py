@@ -1,12 +1,13 @@
-"""Environment, URL and schema resolution rules (DESIGN.md, "The contract")."""
+"""Which database, schema and environment a run gets, and from where."""
 
 from __future__ import annotations
 
 import pytest
 
+from seeds.errors import ConfigurationError, EnvironmentNotDeclared, UnknownEnvironment
 from seeds.runtime.database import normalise_url, resolve_target, validate_schema
 from seeds.runtime.environment import Environment, resolve_environment
-from seeds.errors import ConfigurationError, EnvironmentNotDeclared, UnknownEnvironment
+from seeds.runtime.project import AppConfig, resolve_run
 
 
 def test_x_env_wins_over_app_env() -> None:
@@ -92,3 +93,48 @@ def test_x_schema_wins_over_schema_variable(tmp_path) -> None:
     )
     assert target.schema == "from_x"
     assert not target.local_devdb
+
+
+FLASK = AppConfig(database_url="postgresql://app-host/appdb", environment="staging")
+
+
+def test_database_url_wins_over_the_app_database(tmp_path) -> None:
+    environ = {"DATABASE_URL": "postgresql://env-host/envdb", "APP_ENV": "testing"}
+    target, env = resolve_run({}, environ, tmp_path, offline=True, app=FLASK)
+    assert (target.url.host, target.local_devdb, env) == ("env-host", False, Environment.TESTING)
+
+
+def test_app_database_and_environment_fill_the_gaps(tmp_path) -> None:
+    target, env = resolve_run({}, {}, tmp_path, offline=True, app=FLASK)
+    assert target.url.drivername == "postgresql+psycopg"
+    assert (target.url.host, target.local_devdb, env) == ("app-host", False, Environment.STAGING)
+
+
+@pytest.mark.parametrize(
+    ("x_args", "environ", "expected"),
+    [
+        ({"env": "testing"}, {"APP_ENV": "production"}, Environment.TESTING),
+        ({}, {"APP_ENV": "production"}, Environment.PRODUCTION),
+        ({}, {}, Environment.STAGING),
+    ],
+)
+def test_x_env_then_app_env_then_the_apps_own(tmp_path, x_args, environ, expected) -> None:
+    assert resolve_run(x_args, environ, tmp_path, offline=True, app=FLASK)[1] is expected
+
+
+def test_without_an_app_the_local_database_is_development(tmp_path) -> None:
+    target, env = resolve_run({}, {}, tmp_path, offline=True)
+    assert (target.local_devdb, env) == (True, Environment.DEVELOPMENT)
+    target, env = resolve_run({}, {}, tmp_path, offline=True, app=AppConfig())
+    assert (target.local_devdb, env) == (True, Environment.DEVELOPMENT)
+
+
+def test_app_database_without_an_environment_fails_closed(tmp_path) -> None:
+    app = AppConfig(database_url="postgresql://app-host/appdb")
+    with pytest.raises(EnvironmentNotDeclared, match="SQLALCHEMY_DATABASE_URI names the database"):
+        resolve_run({}, {}, tmp_path, offline=True, app=app)
+
+
+def test_bad_app_database_url_names_its_source(tmp_path) -> None:
+    with pytest.raises(ConfigurationError, match="SQLALCHEMY_DATABASE_URI is not a database URL"):
+        resolve_run({}, {}, tmp_path, offline=True, app=AppConfig(database_url="nonsense"))

@@ -156,8 +156,15 @@ class DevDB:
             tail = "\n".join((res.stdout + res.stderr).splitlines()[-20:])
             raise DevDBError(f"apt-get {' '.join(args)} failed (exit {res.returncode}):\n{tail}")
 
-    def ensure_packages(self) -> None:
-        """Install the PostgreSQL server and PostGIS Debian packages if they are missing.
+    def install(self) -> list[str]:
+        """Install the PostgreSQL server and PostGIS Debian packages that are missing.
+
+        The only place that installs anything: starting the cluster never does, so
+        resolving a database URL (``alembic``, ``seeds``, the pytest fixtures) cannot
+        change the machine's packages.
+
+        Returns:
+            The packages installed; empty when everything was there already.
 
         Raises:
             DevDBError: They are missing and this process cannot install them (no apt-get,
@@ -166,7 +173,7 @@ class DevDB:
         major = self._major()
         missing = self._missing_packages(major)
         if not missing:
-            return
+            return []
         # Without a server its major is unknown; the postgresql-postgis metapackage follows
         # the distribution's default major just as postgresql does.
         shown = " ".join(missing if major else ["postgresql", "postgresql-postgis"])
@@ -181,14 +188,26 @@ class DevDB:
         logger.warning("installing Debian packages %s ...", " ".join(missing))
         self._apt(apt_get, ["update"])
         self._apt(apt_get, [*install, *missing])
+        installed = list(missing)
         missing = self._missing_packages(self._major())
         if major is None and self._major() is not None and missing:
             # Only now that a server is installed do we know which PostGIS matches it.
             logger.warning("installing Debian packages %s ...", " ".join(missing))
             self._apt(apt_get, [*install, *missing])
+            installed += missing
             missing = self._missing_packages(self._major())
         if missing:
             raise DevDBError(f"still missing after apt-get install: {' '.join(missing)}")
+        return installed
+
+    def _require_installed(self) -> None:
+        missing = self._missing_packages(self._major())
+        if missing:
+            raise DevDBError(
+                "the dev database needs PostgreSQL and PostGIS, which are not installed "
+                f"(missing {' '.join(missing)}); run `seeds devdb install` "
+                "(scripts/bootstrap runs it)"
+            )
 
     # -- processes --------------------------------------------------------------------
     def _server_ids(self) -> tuple[int, int] | None:
@@ -342,7 +361,7 @@ class DevDB:
 
     # -- public API -------------------------------------------------------------------
     def start(self) -> str:
-        """Start the cluster, installing packages and initialising it first if needed.
+        """Start the cluster, initialising it first if needed; never installs packages.
 
         Idempotent: if the server already runs, this only makes sure the application
         database exists (someone may have dropped it) and returns the URL.
@@ -351,13 +370,14 @@ class DevDB:
             The SQLAlchemy URL of the application database.
 
         Raises:
-            DevDBError: Packages are missing, or the server did not come up (the message
+            DevDBError: PostgreSQL or PostGIS is not installed (one line naming
+                ``seeds devdb install``), or the server did not come up (the message
                 ends with the last lines of server.log).
         """
         if self._running_pid() is not None:
             self._ensure_app_database()
             return self.url()
-        self.ensure_packages()
+        self._require_installed()
         with self._lock():
             if self._running_pid() is None:  # another process may have started it meanwhile
                 if not self._initialised():
@@ -400,7 +420,11 @@ class DevDB:
             exists = conn.execute(query, (self.dbname,)).fetchone() is not None
         if not exists:
             self.create_database(self.dbname)
-        with self._connect(self.dbname) as conn:
+        self.install_postgis(self.dbname)
+
+    def install_postgis(self, name: str) -> None:
+        """Create the PostGIS extension in database ``name`` (a no-op when it is there)."""
+        with self._connect(name) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
     def stop(self) -> bool:

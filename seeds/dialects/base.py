@@ -200,7 +200,7 @@ class Dialect:
         return self.connection.engine.url.database or ""
 
     @classmethod
-    def search_path_statement(cls, sa_dialect: sa.Dialect, schema: str) -> sa.Executable:
+    def search_path_statement(cls, sa_dialect: sa.Dialect, schema: str) -> sa.Select[Any]:
         """The statement that puts ``schema`` first on the session's search path."""
         raise UnsupportedByDialect(
             f"SCHEMA={schema!r}: {cls.name} has no schemas to put tables in; unset SCHEMA"

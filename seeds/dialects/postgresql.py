@@ -197,7 +197,7 @@ class PostgresDialect(Dialect):
         return str(self.scalar(sa.select(sa.func.current_database())))
 
     @classmethod
-    def search_path_statement(cls, sa_dialect: sa.Dialect, schema: str) -> sa.Executable:
+    def search_path_statement(cls, sa_dialect: sa.Dialect, schema: str) -> sa.Select[Any]:
         return sa.select(sa.func.set_config("search_path", search_path(sa_dialect, schema), False))
 
     @classmethod

@@ -17,23 +17,18 @@ from typing import Any
 import click
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from rich.console import Console
-from rich.table import Table
 
 from seeds.errors import SeedError
+from seeds.integrations import render
 from seeds.runtime.database import connect
 from seeds.runtime.environment import Environment
 from seeds.runtime.project import alembic_config, parse_x_pairs, project_root, target_for
-from seeds.runtime.run import SeedOutcome, dry_run
+from seeds.runtime.run import dry_run
 from seeds.runtime.settings import load_settings
-from seeds.runtime.undo import UndoPlan
 from seeds.tools import verification
 from seeds.tools.authoring import new_seed_revision
 from seeds.tools.inspection import table_row_counts
-from seeds.tools.status import SeedStatus, collect
-
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
+from seeds.tools.status import collect
 
 
 class _SeedErrorsAsMessages(click.Group):
@@ -43,7 +38,7 @@ class _SeedErrorsAsMessages(click.Group):
         try:
             return super().invoke(ctx)
         except (SeedError, CommandError) as err:
-            err_console.print(f"[red]error:[/red] {err}", highlight=False)
+            render.err_console.print(f"[red]error:[/red] {err}", highlight=False)
             sys.exit(1)
 
 
@@ -70,9 +65,18 @@ def devdb() -> None:
     """The project-local PostgreSQL + PostGIS development database."""
 
 
+@devdb.command("install")
+def devdb_install() -> None:
+    """Install PostgreSQL and PostGIS (Debian packages) if missing; print what was installed."""
+    from seeds.dev.devdb import DevDB
+
+    for package in DevDB(project_root()).install():
+        click.echo(f"installed {package}")
+
+
 @devdb.command("start")
 def devdb_start() -> None:
-    """Start it (installing PostgreSQL/PostGIS if missing); print its URL."""
+    """Start it (initialising it the first time); print its URL."""
     from seeds.dev.devdb import DevDB
 
     click.echo(DevDB(project_root()).start())
@@ -128,12 +132,7 @@ def summary(schema: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"database": target.display, "revision": revision, "tables": counts}))
         return
-    table = Table(title=f"database {target.url.database} at revision {revision or '(none)'}")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
-    for name, count in counts.items():
-        table.add_row(name, f"{count:,}")
-    console.print(table)
+    render.summary(target.url.database, revision, counts)
 
 
 @main.command()
@@ -149,34 +148,8 @@ def status(schema: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([s.as_json() for s in statuses], indent=2))
     else:
-        render_status(statuses)
+        render.status(statuses)
     sys.exit(3 if drifted else 0)
-
-
-def render_status(statuses: list[SeedStatus]) -> None:
-    """Print the status table, then one line per drifted seed."""
-    table = Table(title="seed revisions")
-    # Narrow enough for 80 columns; --json has everything (per-table rows, duration).
-    for name in ("revision", "runs in", "state", "ran in", "rows (tables)", "applied"):
-        table.add_column(name, no_wrap=name != "runs in")
-    for s in statuses:
-        total = sum(s.row_counts.values())
-        rows = f"{total:,} ({len(s.row_counts)})" if s.row_counts else ""
-        state = s.state + (" [red](drift)[/red]" if s.drift else "")
-        table.add_row(
-            s.revision,
-            "all" if len(s.environments) == len(Environment) else ",".join(s.environments),
-            state,
-            s.environment or "",
-            rows,
-            s.applied_at.strftime("%m-%d %H:%M") if s.applied_at else "",
-        )
-    console.print(table)
-    for s in statuses:
-        if s.drift:
-            err_console.print(
-                f"[red]drift:[/red] seed {s.revision} was edited after it was applied"
-            )
 
 
 @main.command()
@@ -193,59 +166,10 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
     config = alembic_config(parse_x_pairs(x_pairs))
     outcomes = dry_run(config, target, downgrade=down).outcomes
     if as_json:
-        click.echo(json.dumps([_outcome_json(o) for o in outcomes], indent=2))
+        click.echo(json.dumps([render.outcome_json(o) for o in outcomes], indent=2))
         return
-    if not outcomes:
-        click.echo("no seed revision would run")
-        return
-    title = f"plan: {'downgrade' if down else 'upgrade'} to {target} (nothing was changed)"
-    table = Table(title=title)
-    for name in ("revision", "action", "table", "rows", "rows/s"):
-        table.add_column(name, justify="right" if name.startswith("rows") else "left")
-    notes = []
-    for outcome in outcomes:
-        data = _outcome_json(outcome)
-        counts = data.get("rows") or {"": 0}
-        for index, (name, count) in enumerate(counts.items()):
-            first = index == 0
-            reached = " (cascade)" if name in data.get("cascade", {}) else ""
-            rate = data.get("rows_per_second", {}).get(name)
-            table.add_row(
-                data["revision"] if first else "",
-                data["action"] if first else "",
-                name + reached,
-                f"{count:,}" if name else "",
-                f"{rate:,.0f}" if rate else "",
-            )
-        if data.get("reason"):
-            notes.append(f"{data['revision']}: {data['action']} because {data['reason']}")
-        notes.extend(f"{data['revision']}: warning: {w}" for w in data.get("warnings", []))
-    console.print(table)
-    for note in notes:
-        console.print(note, highlight=False)
-
-
-def _outcome_json(outcome: object) -> dict[str, Any]:
-    if isinstance(outcome, SeedOutcome):
-        action = "insert" if outcome.status == "applied" else "skip (other environment)"
-        return {
-            "revision": outcome.revision,
-            "action": action,
-            "rows": dict(outcome.row_counts),
-            "rows_per_second": {k: round(v) for k, v in outcome.rows_per_second.items()},
-        }
-    if isinstance(outcome, UndoPlan):
-        return {
-            "revision": outcome.revision,
-            "action": "TRUNCATE CASCADE" if outcome.method == "truncate" else "keyed delete",
-            "reason": outcome.reason,
-            "method": outcome.method,
-            "rows": outcome.rows_removed,
-            "cascade": outcome.cascade,
-            "changed": {t.name: t.changed for t in outcome.tables if t.changed},
-            "warnings": outcome.warnings,
-        }
-    raise TypeError(outcome)
+    action = "downgrade" if down else "upgrade"
+    render.plan(outcomes, f"plan: {action} to {target} (nothing was changed)")
 
 
 @main.command()
@@ -293,12 +217,7 @@ def verify(schema: str | None, environment: str | None, as_json: bool) -> None:
             json.dumps([{"rule": r.name, "problems": r.problems} for r in results], indent=2)
         )
     else:
-        for result in results:
-            mark = "[green]ok[/green]  " if result.passed else "[red]FAIL[/red]"
-            console.print(f"{mark} {result.name}", highlight=False, soft_wrap=True)
-            for problem in result.problems:
-                console.print(f"      {problem}", highlight=False, soft_wrap=True)
-        console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed", highlight=False)
+        render.verification(results)
     sys.exit(1 if failed else 0)
 
 
@@ -346,7 +265,7 @@ def anonymize(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=err_console,
+        console=render.err_console,
         transient=True,
     )
     tasks: dict[str, Any] = {}
@@ -370,38 +289,7 @@ def anonymize(
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
         return
-    what = "dry run (nothing was changed)" if dry_run else "rewritten"
-    table = Table(title=f"anonymize {report.database}: {what}")
-    for name in ("column", "kind", "unique", "rows", "changed"):
-        table.add_column(name, justify="right" if name in ("rows", "changed") else "left")
-    for column in report.columns:
-        table.add_row(
-            f"{column.table}.{column.column}",
-            column.kind.value,
-            "yes" if column.unique else "",
-            f"{column.rows:,}",
-            f"{column.changed:,}",
-        )
-    console.print(table)
-    # Samples below the table: a fake can be long, and a table column would wrap it.
-    for column in report.columns:
-        for before, after in column.samples:
-            console.print(f"  {column.table}.{column.column}: {before} -> {after}", highlight=False)
-    if dry_run:
-        console.print(f"{report.rows:,} rows would be rewritten", highlight=False)
-    else:
-        console.print(
-            f"{report.rows:,} rows rewritten in {report.seconds:.1f}s "
-            f"({report.rows_per_second:,.0f} rows/s)",
-            highlight=False,
-        )
-    if report.marked_copy:
-        console.print(f"marked database {report.database!r} as a copy", highlight=False)
-    if dry_run and not report.is_copy:
-        console.print(
-            f"not marked as a copy: the real run needs --mark-copy {report.database}",
-            highlight=False,
-        )
+    render.anonymization(report)
 
 
 @main.command()

@@ -12,41 +12,47 @@ Install the extra (``pip install seedchain[flask]``) and register the group::
   revisions above the seed, unless ``--with-schema``.
 - ``flask seed status``: the table of ``seeds status``.
 
-The database and environment follow the usual rules (``DATABASE_URL``, ``APP_ENV``);
-when ``DATABASE_URL`` is unset and the app has ``SQLALCHEMY_DATABASE_URI``, that is
-used, and ``SEEDS_ENV`` in the app config stands in for ``APP_ENV``.
+The database is ``DATABASE_URL``, else the app's ``SQLALCHEMY_DATABASE_URI``, else the
+project-local one. The environment is ``-x env``, else ``APP_ENV``, else ``SEEDS_ENV``
+in the app config, else development on the project-local database. The app's values
+are handed to the in-process Alembic run; the process environment is left alone.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 
 import click
+import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from flask import current_app
 from flask.cli import AppGroup
 
 from seeds.errors import ConfigurationError, SeedError
-from seeds.integrations.cli import render_status
+from seeds.integrations import render
 from seeds.runtime.database import connect
-from seeds.runtime.project import alembic_config, parse_x_pairs, target_for
+from seeds.runtime.project import AppConfig, alembic_config, parse_x_pairs, target_for
 from seeds.tools.status import collect, current_heads, seed_revisions
 
 
-def _apply_app_config() -> None:
-    # Explicit environment variables win; the app's config fills the gaps.
+def _app_config() -> AppConfig:
     config = current_app.config
-    if not os.environ.get("DATABASE_URL") and config.get("SQLALCHEMY_DATABASE_URI"):
-        os.environ["DATABASE_URL"] = str(config["SQLALCHEMY_DATABASE_URI"])
-    if not os.environ.get("APP_ENV") and config.get("SEEDS_ENV"):
-        os.environ["APP_ENV"] = str(config["SEEDS_ENV"])
+    url, environment = config.get("SQLALCHEMY_DATABASE_URI"), config.get("SEEDS_ENV")
+    if isinstance(url, sa.URL):  # str() of a URL object would mask the password
+        url = url.render_as_string(hide_password=False)
+    return AppConfig(
+        database_url=str(url) if url else None,
+        environment=str(environment) if environment else None,
+    )
 
 
-def _run(action: object) -> None:
+def _run(action: Callable[[], None]) -> None:
     try:
-        action()  # type: ignore[operator]
-    except SeedError as err:
+        action()
+    except (SeedError, CommandError) as err:
+        # Alembic wraps env.py's refusals in CommandError; either is one line, as in `seeds`.
         raise click.ClickException(str(err)) from err
 
 
@@ -67,20 +73,20 @@ def seed_cli(name: str = "seed") -> AppGroup:
     @x_option
     def seed_all(x_pairs: tuple[str, ...]) -> None:
         """Upgrade to head: schema and this environment's seeds."""
-        _apply_app_config()
-        _run(lambda: command.upgrade(alembic_config(parse_x_pairs(x_pairs)), "head"))
+        app = _app_config()
+        _run(lambda: command.upgrade(alembic_config(parse_x_pairs(x_pairs), app), "head"))
 
     @group.command("undo")
     @x_option
     @click.option("--with-schema", is_flag=True, help="Also take back schema revisions above it.")
     def seed_undo(x_pairs: tuple[str, ...], with_schema: bool) -> None:
         """Undo the newest applied seed revision (exactly its rows)."""
-        _apply_app_config()
+        app = _app_config()
 
         def undo() -> None:
-            config = alembic_config(parse_x_pairs(x_pairs))
+            config = alembic_config(parse_x_pairs(x_pairs), app)
             script = ScriptDirectory.from_config(config)
-            target = target_for(None)
+            target = target_for(None, app)
             with connect(target) as conn:
                 applied = [s for s in collect(conn, script, target.schema) if s.state == "applied"]
                 heads = current_heads(conn, target.schema)
@@ -108,13 +114,13 @@ def seed_cli(name: str = "seed") -> AppGroup:
     @group.command("status")
     def seed_status() -> None:
         """Where every seed revision stands."""
-        _apply_app_config()
+        app = _app_config()
 
         def show() -> None:
-            target = target_for(None)
+            target = target_for(None, app)
             script = ScriptDirectory.from_config(alembic_config({}))
             with connect(target) as conn:
-                render_status(collect(conn, script, target.schema))
+                render.status(collect(conn, script, target.schema))
 
         _run(show)
 

@@ -45,8 +45,14 @@ from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from seeds.errors import ConfigurationError, SeedError
-from seeds.runtime.database import find_project_root, normalise_url, search_path, validate_schema
+# SeedDatabaseError is also importable from here, where the plugin's users met it first.
+from seeds.errors import ConfigurationError, SeedDatabaseError, SeedError
+from seeds.runtime.database import (
+    find_project_root,
+    normalise_url,
+    search_path_statement,
+    validate_schema,
+)
 from seeds.runtime.environment import Environment
 
 # Loaded by every pytest run of anyone who installs seedchain: what only a fixture
@@ -63,20 +69,6 @@ DEFAULT_REVISION = "head"
 # Databases the plugin creates in the development cluster start with this, so a
 # leftover of a killed run is recognisable (and safe to drop).
 DATABASE_PREFIX = "seeds_test_"
-
-
-class SeedDatabaseError(SeedError):
-    """The test database could not be migrated and seeded; the message says why.
-
-    Attributes:
-        revision: The revision the upgrade was aiming for.
-        database: The database URL, password hidden.
-    """
-
-    def __init__(self, message: str, *, revision: str, database: str) -> None:
-        self.revision = revision
-        self.database = database
-        super().__init__(message)
 
 
 # -- options ------------------------------------------------------------------------
@@ -236,16 +228,10 @@ def _session_database(url: str | None, project_root: Path) -> Iterator[str]:
     devdb.create_database(name)
     log.info("created test database %s in the project-local cluster", name)
     try:
-        new_url = devdb.url(name)
         # Like the cluster's application database, so migrations that expect PostGIS
         # to be there behave the same in tests.
-        engine = sa.create_engine(new_url, poolclass=NullPool)
-        try:
-            with engine.begin() as conn:
-                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        finally:
-            engine.dispose()
-        yield new_url
+        devdb.install_postgis(name)
+        yield devdb.url(name)
     finally:
         devdb.drop_database(name)
         log.info("dropped test database %s", name)
@@ -351,7 +337,13 @@ def seed_engine(seed_database_url: str, seed_config: Config) -> Iterator[sa.Engi
 
 
 def _put_schema_first(engine: sa.Engine, schema: str) -> None:
-    path = search_path(engine.dialect, validate_schema(schema))
+    # The "connect" event only has the driver's connection, so the statement is
+    # compiled here for the engine's dialect, its value a bound parameter.
+    statement = search_path_statement(engine.dialect, validate_schema(schema))
+    compiled = statement.compile(dialect=engine.dialect)
+    args: Any = compiled.params
+    if compiled.positional:  # e.g. pg8000: the values in order, not by name
+        args = tuple(args[name] for name in compiled.positiontup or ())
 
     def set_search_path(dbapi_connection: Any, connection_record: Any) -> None:
         # Outside any transaction, so the setting survives the tests' rollbacks.
@@ -359,7 +351,7 @@ def _put_schema_first(engine: sa.Engine, schema: str) -> None:
         dbapi_connection.autocommit = True
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("SELECT set_config('search_path', %s, false)", (path,))
+            cursor.execute(str(compiled), args)
         finally:
             cursor.close()
             dbapi_connection.autocommit = autocommit

@@ -1,8 +1,9 @@
 """Where the database is: URL normalisation, the local default, schema names.
 
 ``DATABASE_URL`` selects the database (any SQLAlchemy URL; ``postgres://`` and
-``postgresql://`` mean psycopg 3). Unset, the project-local development database is
-used and started on demand.
+``postgresql://`` mean psycopg 3). Unset, the database a host application configured
+is used when a command runs through it (Flask's ``SQLALCHEMY_DATABASE_URI``), else
+the project-local development database, started on demand.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
+from seeds.dialects import dialect_class
 from seeds.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -31,13 +33,16 @@ log = logging.getLogger(__name__)
 _DRIVERLESS = {"postgres", "postgresql"}
 
 
-def normalise_url(raw: str) -> URL:
-    """Parse a database URL, mapping ``postgres://``/``postgresql://`` to psycopg 3."""
+def normalise_url(raw: str, source: str = "DATABASE_URL") -> URL:
+    """Parse a database URL, mapping ``postgres://``/``postgresql://`` to psycopg 3.
+
+    ``source`` names where the URL came from in the error message.
+    """
     try:
         url = make_url(raw.strip())
     except ArgumentError as err:
         raise ConfigurationError(
-            f"DATABASE_URL is not a database URL ({err}); "
+            f"{source} is not a database URL ({err}); "
             "expected e.g. postgresql://user:password@host:5432/dbname"
         ) from err
     if url.drivername in _DRIVERLESS:
@@ -91,8 +96,9 @@ def resolve_target(
     project_root: Path,
     *,
     start_devdb: bool = True,
+    app_url: str | None = None,
 ) -> Target:
-    """Find the database of this run.
+    """Find the database of this run: ``DATABASE_URL``, else ``app_url``, else the local one.
 
     Args:
         x_args: Alembic ``-x`` arguments (``schema=`` is read from them).
@@ -100,12 +106,17 @@ def resolve_target(
         project_root: Folder that holds the project-local development database.
         start_devdb: Start the local database when it is the target. Offline
             (``--sql``) runs pass False: they need a dialect, not a server.
+        app_url: The database the host application configured (Flask's
+            ``SQLALCHEMY_DATABASE_URI``), for commands run through it.
     """
     raw_schema = x_args.get("schema") or environ.get("SCHEMA") or None
     schema = validate_schema(raw_schema) if raw_schema is not None else None
     raw_url = environ.get("DATABASE_URL", "").strip()
     if raw_url:
         return Target(normalise_url(raw_url), schema, local_devdb=False)
+    if app_url and app_url.strip():
+        app = normalise_url(app_url, "the app's SQLALCHEMY_DATABASE_URI")
+        return Target(app, schema, local_devdb=False)
     if not start_devdb:
         return Target(make_url("postgresql+psycopg://"), schema, local_devdb=True)
     from seeds.dev.devdb import DevDB  # imported late: only the local default needs it
@@ -115,18 +126,9 @@ def resolve_target(
     return Target(make_url(url), schema, local_devdb=True)
 
 
-def search_path(dialect: sa.Dialect, schema: str) -> str:
-    """The search_path value putting ``schema`` first, then public.
-
-    search_path is a list of identifiers; the preparer quotes the schema so any name
-    is data. public stays on the path because PostGIS lives there.
-    """
-    return f"{dialect.identifier_preparer.quote_identifier(schema)}, public"
-
-
 def search_path_statement(dialect: sa.Dialect, schema: str) -> sa.Select[Any]:
-    """``set_config('search_path', ...)`` with :func:`search_path` as the value."""
-    return sa.select(sa.func.set_config("search_path", search_path(dialect, schema), False))
+    """The statement that puts ``schema`` first on the session's search path."""
+    return dialect_class(dialect.name).search_path_statement(dialect, schema)
 
 
 @contextlib.contextmanager

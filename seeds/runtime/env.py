@@ -26,10 +26,11 @@ from seeds.data.streams import derive_seed
 from seeds.dialects import bind, dialect_class
 from seeds.errors import SeedError
 from seeds.runtime import protection
-from seeds.runtime.database import Target, describe_connect_error, find_project_root, resolve_target
-from seeds.runtime.environment import Environment, resolve_environment
+from seeds.runtime.database import Target, describe_connect_error, find_project_root
+from seeds.runtime.environment import Environment
 from seeds.runtime.ledger import EventKind, Ledger
 from seeds.runtime.parameters import Parameters
+from seeds.runtime.project import APP_CONFIG, resolve_run
 from seeds.runtime.run import ATTRIBUTE, DRY_RUN, RESULT, Run, RunResult, RunState
 from seeds.runtime.settings import load_settings
 
@@ -94,8 +95,8 @@ def _resolve_options(config_file: str | None) -> RunOptions:
     root = Path(config_file).resolve().parent if config_file else find_project_root()
     offline = context.is_offline_mode()
     parameters = Parameters.from_x_args(x_args)
-    target = resolve_target(x_args, os.environ, root, start_devdb=not offline)
-    environment = resolve_environment(x_args, os.environ, local_devdb=target.local_devdb)
+    app = context.config.attributes.get(APP_CONFIG)  # set when `flask seed` runs Alembic
+    target, environment = resolve_run(x_args, os.environ, root, offline=offline, app=app)
     return RunOptions(target, environment, parameters, root, offline)
 
 

@@ -1,0 +1,165 @@
+"""Human and JSON renderings of Seedchain's reports, shared by ``seeds`` and ``flask seed``.
+
+The front ends decide what to run; this module alone decides how a status table,
+a plan, a verification run, a row summary or an anonymization report looks, so the
+two commands always show the same thing. Tables go to standard output, warnings
+(drift) to standard error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from seeds.runtime.environment import Environment
+from seeds.runtime.run import SeedOutcome
+from seeds.runtime.undo import UndoPlan
+
+if TYPE_CHECKING:
+    from seeds.tools.anonymize import AnonymizeReport
+    from seeds.tools.status import SeedStatus
+    from seeds.tools.verification import RuleResult
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
+
+
+def status(statuses: Sequence[SeedStatus]) -> None:
+    """Print the status table, then one line per drifted seed."""
+    table = Table(title="seed revisions")
+    # Narrow enough for 80 columns; --json has everything (per-table rows, duration).
+    for name in ("revision", "runs in", "state", "ran in", "rows (tables)", "applied"):
+        table.add_column(name, no_wrap=name != "runs in")
+    for s in statuses:
+        total = sum(s.row_counts.values())
+        rows = f"{total:,} ({len(s.row_counts)})" if s.row_counts else ""
+        state = s.state + (" [red](drift)[/red]" if s.drift else "")
+        table.add_row(
+            s.revision,
+            "all" if len(s.environments) == len(Environment) else ",".join(s.environments),
+            state,
+            s.environment or "",
+            rows,
+            s.applied_at.strftime("%m-%d %H:%M") if s.applied_at else "",
+        )
+    console.print(table)
+    for s in statuses:
+        if s.drift:
+            err_console.print(
+                f"[red]drift:[/red] seed {s.revision} was edited after it was applied"
+            )
+
+
+def outcome_json(outcome: object) -> dict[str, Any]:
+    """One seed revision's part of a plan (what it inserts or how it is undone)."""
+    if isinstance(outcome, SeedOutcome):
+        action = "insert" if outcome.status == "applied" else "skip (other environment)"
+        return {
+            "revision": outcome.revision,
+            "action": action,
+            "rows": dict(outcome.row_counts),
+            "rows_per_second": {k: round(v) for k, v in outcome.rows_per_second.items()},
+        }
+    if isinstance(outcome, UndoPlan):
+        return {
+            "revision": outcome.revision,
+            "action": "TRUNCATE CASCADE" if outcome.method == "truncate" else "keyed delete",
+            "reason": outcome.reason,
+            "method": outcome.method,
+            "rows": outcome.rows_removed,
+            "cascade": outcome.cascade,
+            "changed": {t.name: t.changed for t in outcome.tables if t.changed},
+            "warnings": outcome.warnings,
+        }
+    raise TypeError(outcome)
+
+
+def plan(outcomes: Sequence[object], title: str) -> None:
+    """Print a dry run's outcomes: one row per revision and table, then its notes."""
+    if not outcomes:
+        console.print("no seed revision would run", highlight=False)
+        return
+    table = Table(title=title)
+    for name in ("revision", "action", "table", "rows", "rows/s"):
+        table.add_column(name, justify="right" if name.startswith("rows") else "left")
+    notes = []
+    for outcome in outcomes:
+        data = outcome_json(outcome)
+        counts = data.get("rows") or {"": 0}
+        for index, (name, count) in enumerate(counts.items()):
+            first = index == 0
+            reached = " (cascade)" if name in data.get("cascade", {}) else ""
+            rate = data.get("rows_per_second", {}).get(name)
+            table.add_row(
+                data["revision"] if first else "",
+                data["action"] if first else "",
+                name + reached,
+                f"{count:,}" if name else "",
+                f"{rate:,.0f}" if rate else "",
+            )
+        if data.get("reason"):
+            notes.append(f"{data['revision']}: {data['action']} because {data['reason']}")
+        notes.extend(f"{data['revision']}: warning: {w}" for w in data.get("warnings", []))
+    console.print(table)
+    for note in notes:
+        console.print(note, highlight=False)
+
+
+def verification(results: Sequence[RuleResult]) -> None:
+    """Print ok/FAIL per rule with its problems, then the totals."""
+    failed = sum(1 for r in results if not r.passed)
+    for result in results:
+        mark = "[green]ok[/green]  " if result.passed else "[red]FAIL[/red]"
+        console.print(f"{mark} {result.name}", highlight=False, soft_wrap=True)
+        for problem in result.problems:
+            console.print(f"      {problem}", highlight=False, soft_wrap=True)
+    console.print(f"{len(results) - failed} passed, {failed} failed", highlight=False)
+
+
+def summary(database: str | None, revision: str | None, counts: Mapping[str, int]) -> None:
+    """Print rows per table under the database's name and Alembic revision."""
+    table = Table(title=f"database {database} at revision {revision or '(none)'}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+
+
+def anonymization(report: AnonymizeReport) -> None:
+    """Print what an anonymize run rewrote (or would), with sample values."""
+    what = "dry run (nothing was changed)" if report.dry_run else "rewritten"
+    table = Table(title=f"anonymize {report.database}: {what}")
+    for name in ("column", "kind", "unique", "rows", "changed"):
+        table.add_column(name, justify="right" if name in ("rows", "changed") else "left")
+    for column in report.columns:
+        table.add_row(
+            f"{column.table}.{column.column}",
+            column.kind.value,
+            "yes" if column.unique else "",
+            f"{column.rows:,}",
+            f"{column.changed:,}",
+        )
+    console.print(table)
+    # Samples below the table: a fake can be long, and a table column would wrap it.
+    for column in report.columns:
+        for before, after in column.samples:
+            console.print(f"  {column.table}.{column.column}: {before} -> {after}", highlight=False)
+    if report.dry_run:
+        console.print(f"{report.rows:,} rows would be rewritten", highlight=False)
+    else:
+        console.print(
+            f"{report.rows:,} rows rewritten in {report.seconds:.1f}s "
+            f"({report.rows_per_second:,.0f} rows/s)",
+            highlight=False,
+        )
+    if report.marked_copy:
+        console.print(f"marked database {report.database!r} as a copy", highlight=False)
+    if report.dry_run and not report.is_copy:
+        console.print(
+            f"not marked as a copy: the real run needs --mark-copy {report.database}",
+            highlight=False,
+        )
