@@ -77,7 +77,9 @@ def test_base_to_head_twice_gives_byte_identical_rows(
     migrator.upgrade("head", env="development")
     first = _dump(engine)
     with engine.connect() as conn:
-        checksums = [r.data_checksum for r in ledger.Ledger.on(conn).history() if r.status == "applied"]
+        checksums = [
+            r.data_checksum for r in ledger.Ledger.on(conn).history() if r.status == "applied"
+        ]
     migrator.downgrade("base", env="development")
     migrator.upgrade("head", env="development")
     assert _dump(engine) == first

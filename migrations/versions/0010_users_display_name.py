@@ -4,9 +4,10 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-26 23:50:00.000000
 
-A schema revision after the seed revisions that write ``users``. The seeds keep replaying on an empty database because they write the table as it
-was at their point in the chain; this revision then fills the new column for their
-rows (and any others) before making it NOT NULL.
+A schema revision after the seed revisions that write ``users``. The seeds keep
+replaying on an empty database because they write the table as it was at their
+point in the chain; this revision then fills the new column for their rows (and any
+others) before making it NOT NULL.
 """
 
 from __future__ import annotations
