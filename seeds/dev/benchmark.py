@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool
 from seeds.data.factories import Factory, Lazy, Pool
 from seeds.dialects import bind
 from seeds.dialects.base import rows_per_statement
+from seeds.errors import SeedError
 from seeds.runtime.environment import Environment
 from seeds.runtime.ledger import Ledger, RunRef, Status
 from seeds.runtime.parameters import Parameters
@@ -204,7 +205,7 @@ def run(url: str, rows: int) -> list[Result]:
                 loaded = conn.scalar(sa.select(sa.func.count()).select_from(table))
             if loaded != rows:
                 msg = f"{name} loaded {loaded} rows, expected {rows}"
-                raise RuntimeError(msg)
+                raise SeedError(msg)
             results.append(Result("load", name, rows, seconds))
             log.info("%s: %d rows in %.2f s", name, rows, seconds)
     finally:
