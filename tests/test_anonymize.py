@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from seeds.data.pseudonyms import Kind, Pseudonymizer, _pools, load_key, load_rules, parse_rules
+from seeds.errors import AnonymizeError, ConfigurationError
 from seeds.runtime import ledger
 from seeds.tools.anonymize import AnonymizeReport, anonymize, is_marked_copy
-from seeds.errors import AnonymizeError, ConfigurationError
-from seeds.data.pseudonyms import Kind, Pseudonymizer, _pools, load_key, load_rules, parse_rules
-from tests.conftest import PROJECT_ROOT, Migrator, run_cli
+from tests.helpers import PROJECT_ROOT, Migrator, run_cli
 
 KEY = b"0123456789abcdef-test-key-one"
 OTHER_KEY = b"0123456789abcdef-test-key-two"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from seeds.runtime.ledger import TABLE_NAMES as LEDGER_TABLES
-from tests.conftest import Migrator
-from tests.seedproject import rows
+from tests.helpers import Migrator, rows
 
 APP_TABLES = {
     "users",

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from seeds.runtime import ledger
-from tests.conftest import run_cli
-from tests.seedproject import SCHEMA_USERS, SeedProject, rows, seed_users, version
+from tests.helpers import rows, run_cli, version
+from tests.seedproject import SCHEMA_USERS, SeedProject, seed_users
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from seeds.runtime.ledger import TABLE_NAMES as LEDGER_TABLES
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def _tables(url: str, schema: str | None = None) -> set[str]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.conftest import Migrator
-from tests.seedproject import rows
+from tests.helpers import Migrator, rows
 
 
 def _settings(engine: sa.Engine) -> dict[str, str]:

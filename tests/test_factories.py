@@ -6,8 +6,8 @@ import pytest
 
 from app.models import User
 from app.seeds.factories import SprintFactory, TaskFactory, UserFactory
-from seeds.errors import ConfigurationError
 from seeds.data.factories import Choice, Factory, Lazy, Pool, Sequence, spread
+from seeds.errors import ConfigurationError
 
 
 class Plain(Factory):

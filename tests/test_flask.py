@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from seeds.integrations.flask import seed_cli
-from tests.seedproject import SCHEMA_USERS, SeedProject, rows, seed_users, version
+from tests.helpers import rows, version
+from tests.seedproject import SCHEMA_USERS, SeedProject, seed_users
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ from sqlalchemy.dialects import postgresql
 
 from app.seeds.cities import CITIES
 from seeds import geo
+from seeds.errors import GeometryError, SeedDataError
 from seeds.runtime import ledger
 from seeds.runtime.context import _canonical
-from seeds.errors import GeometryError, SeedDataError
 from seeds.runtime.validation import validate_rows
-from tests.conftest import run_cli
-from tests.seedproject import SeedProject, rows, version
+from tests.helpers import rows, run_cli, version
+from tests.seedproject import SeedProject
 
 BERLIN = (13.4050, 52.5200)
 

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime.ordering import load_order
-from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, rows, version
+from tests.helpers import rows, version
+from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject
 
 CYCLE_SCHEMA = """
 def upgrade() -> None:

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime import ledger
-from tests.conftest import run_cli
-from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, rows, version
+from tests.helpers import rows, run_cli, version
+from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject
 
 BULK_SEED = (
     FROZEN_USERS

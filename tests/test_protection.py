@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime import ledger
-from tests.conftest import run_cli
-from tests.seedproject import SCHEMA_USERS, SeedProject, destructive, rows, seed_users, version
+from tests.helpers import destructive, rows, run_cli, version
+from tests.seedproject import SCHEMA_USERS, SeedProject, seed_users
 
 
 @pytest.fixture

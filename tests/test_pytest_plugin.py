@@ -15,7 +15,8 @@ from sqlalchemy.pool import NullPool
 
 from seeds.dev.devdb import DevDB
 from seeds.integrations.pytest_plugin import DATABASE_PREFIX, URL_ENV_VAR
-from tests.seedproject import ALEMBIC_INI, ENV_PY, FROZEN_USERS, HEADER, SCHEMA_USERS, rows, version
+from tests.helpers import rows, version
+from tests.seedproject import ALEMBIC_INI, ENV_PY, FROZEN_USERS, HEADER, SCHEMA_USERS
 
 pytest_plugins = ["pytester"]
 
@@ -278,8 +279,9 @@ def downgrade() -> None:
             [
                 '>*raise RuntimeError("a bug in revision 0002")',
                 "E*RuntimeError: a bug in revision 0002",
-                "E*seeds.integrations.pytest_plugin.SeedDatabaseError: alembic -x env=testing upgrade head "
-                "failed on *: RuntimeError('a bug in revision 0002')",
+                "E*seeds.integrations.pytest_plugin.SeedDatabaseError: "
+                "alembic -x env=testing upgrade head failed on *: "
+                "RuntimeError('a bug in revision 0002')",
             ],
             id="bug-in-a-revision",
         ),

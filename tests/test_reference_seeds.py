@@ -8,8 +8,7 @@ from app.seeds import testing
 from app.seeds.verify import counts_as_configured  # noqa: F401  (registers the rules)
 from seeds.runtime import ledger
 from seeds.tools import verification
-from tests.conftest import Migrator
-from tests.seedproject import rows
+from tests.helpers import Migrator, rows
 
 SEEDED = [
     "users",

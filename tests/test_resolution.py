@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from seeds.errors import ConfigurationError, EnvironmentNotDeclared, UnknownEnvironment
 from seeds.runtime.database import normalise_url, resolve_target, validate_schema
 from seeds.runtime.environment import Environment, resolve_environment
-from seeds.errors import ConfigurationError, EnvironmentNotDeclared, UnknownEnvironment
 
 
 def test_x_env_wins_over_app_env() -> None:

@@ -9,16 +9,8 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime import ledger
-from tests.seedproject import (
-    FROZEN_USERS,
-    SCHEMA_USERS,
-    SeedProject,
-    destructive,
-    ledger_rows,
-    rows,
-    seed_users,
-    version,
-)
+from tests.helpers import destructive, ledger_rows, rows, version
+from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
 
 
 @pytest.fixture

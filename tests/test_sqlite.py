@@ -18,16 +18,8 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime import ledger
-from tests.conftest import run_cli
-from tests.seedproject import (
-    FROZEN_USERS,
-    SeedProject,
-    destructive,
-    ledger_rows,
-    rows,
-    seed_users,
-    version,
-)
+from tests.helpers import destructive, ledger_rows, rows, run_cli, version
+from tests.seedproject import FROZEN_USERS, SeedProject, seed_users
 
 # The PostgreSQL chain's schema, made portable: SQLite auto-assigns keys only to an
 # INTEGER PRIMARY KEY (a BIGINT one would stay NULL), hence the variant.
