@@ -97,6 +97,24 @@ def ledger_rows(engine: sa.Engine) -> list[sa.Row[Any]]:
         return ledger.history(conn)
 
 
+def recorded_keys(engine: sa.Engine) -> list[tuple[str, list[Any]]]:
+    """Every (table, key) the ledger records as seeded, sorted.
+
+    The ledger stores an integer key as a range or any key as a JSON array; both
+    read back as one entry per row, so a test states the keys and not the storage.
+    """
+    keys = ledger.ledger_keys
+    query = sa.select(keys.c.table_name, keys.c.key, keys.c.first_key, keys.c.last_key)
+    found: list[tuple[str, list[Any]]] = []
+    with engine.connect() as conn:
+        for table, key, first, last in conn.execute(query):
+            if key is not None:
+                found.append((table, key))
+            else:
+                found.extend((table, [n]) for n in range(first, last + 1))
+    return sorted(found)
+
+
 def destructive(statements: list[str]) -> list[str]:
     """The DELETE and TRUNCATE statements among ``statements``."""
     return [s for s in statements if s.lstrip().upper().startswith(("DELETE", "TRUNCATE"))]

@@ -1,4 +1,8 @@
-"""Protected environments, the override, changed rows, the deploy lock (DESIGN.md)."""
+"""Protected environments, the override, changed rows, the deploy lock.
+
+Part of the engine's contract: every test runs once per backend; the deploy lock and
+--sql output that records inserted keys are PostgreSQL's (see ``requires``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,12 @@ from tests.seedproject import SCHEMA_USERS, SeedProject, seed_users
 
 
 @pytest.fixture
+def backend(each_backend: str) -> str:
+    """Every test here runs on each backend."""
+    return each_backend
+
+
+@pytest.fixture
 def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> SeedProject:
     p = SeedProject(tmp_path / "proj", database_url, monkeypatch)
     p.revision("s1", SCHEMA_USERS)
@@ -27,6 +37,11 @@ def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) 
 
 def _database(engine: sa.Engine) -> str:
     return engine.url.database
+
+
+def _offline_url(project: SeedProject, backend: str) -> str:
+    """A URL of the backend that --sql never connects to (no server on PostgreSQL)."""
+    return "postgresql://nowhere.invalid/db" if backend == "postgresql" else project.url
 
 
 def _events(engine: sa.Engine) -> list[tuple[str, str]]:
@@ -41,6 +56,9 @@ def test_first_seed_stamps_the_database(project: SeedProject, engine: sa.Engine)
     project.upgrade("s2", env="production")
     with engine.connect() as conn:
         assert ledger.read_stamp(conn) == "production"
+        [stamped] = conn.execute(sa.select(ledger.events.c.database)).scalars()
+    # The name an override must repeat: the database name, or SQLite's file path.
+    assert stamped == _database(engine)
 
 
 def test_development_run_against_production_is_refused(
@@ -90,6 +108,7 @@ def test_any_downgrade_of_production_is_refused_without_override(
 def test_changed_rows_are_never_deleted_silently_in_production(
     project: SeedProject, engine: sa.Engine
 ) -> None:
+    """Row hashes taken at seed time are compared at undo time (in Python on SQLite)."""
     project.upgrade("s2", env="production")
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE users SET email = 'changed@x.io' WHERE username = 'user1'"))
@@ -100,7 +119,7 @@ def test_changed_rows_are_never_deleted_silently_in_production(
     assert f"-x allow_changed={db}" in str(info.value)
     assert len(rows(engine, "users")) == 3
     project.downgrade("s1", env="production", allow_unsafe=db, allow_changed=db)
-    assert rows(engine, "users") == []
+    assert rows(engine, "users") == [] and rows(engine, "posts") == []
 
 
 def test_changed_rows_outside_production_are_deleted_with_a_warning(
@@ -114,6 +133,7 @@ def test_changed_rows_outside_production_are_deleted_with_a_warning(
     assert "changed since they were seeded (users: 1)" in caplog.text
 
 
+@pytest.mark.requires("deploy_lock")
 def test_deploy_lock_is_skipped_at_head(
     project: SeedProject, engine: sa.Engine, statements: list[str]
 ) -> None:
@@ -127,6 +147,7 @@ def test_deploy_lock_is_skipped_at_head(
     assert any("pg_try_advisory_lock" in s for s in statements)
 
 
+@pytest.mark.requires("deploy_lock")
 def test_concurrent_upgrades_seed_exactly_once(project: SeedProject, engine: sa.Engine) -> None:
     env = {**os.environ, "DATABASE_URL": project.url, "APP_ENV": "development"}
     cmd = [sys.executable, "-m", "alembic", "upgrade", "head"]
@@ -149,7 +170,8 @@ def test_concurrent_upgrades_seed_exactly_once(project: SeedProject, engine: sa.
     assert applied == ["s2", "s3"]
 
 
-def test_offline_sql_renders_seeds_the_same_every_time(project: SeedProject) -> None:
+@pytest.mark.requires("offline_inserts")
+def test_offline_sql_renders_seeds_the_same_every_time(project: SeedProject, backend: str) -> None:
     body = (
         seed_users('["production"]').split("    names = ")[0]
         + "\n\ndowngrade = upgrade.downgrade\n"
@@ -160,7 +182,7 @@ def test_offline_sql_renders_seeds_the_same_every_time(project: SeedProject) -> 
         + body.split("_meta =", 1)[1]
     )
     (project.root / "migrations" / "versions" / "s3.py").unlink()
-    env = {"DATABASE_URL": "postgresql://nowhere.invalid/db", "APP_ENV": "production"}
+    env = {"DATABASE_URL": _offline_url(project, backend), "APP_ENV": "production"}
     first = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
     second = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
     assert first.returncode == 0, first.stderr
@@ -169,8 +191,13 @@ def test_offline_sql_renders_seeds_the_same_every_time(project: SeedProject) -> 
     assert "INSERT INTO seed_ledger_keys" in first.stdout
 
 
-def test_offline_sql_stops_clearly_for_a_seed_that_reads(project: SeedProject) -> None:
-    env = {"DATABASE_URL": "postgresql://nowhere.invalid/db", "APP_ENV": "development"}
+# Without offline inserts a seed stops at its first insert, before it reads
+# (test_sqlite.py proves that refusal).
+@pytest.mark.requires("offline_inserts")
+def test_offline_sql_stops_clearly_for_a_seed_that_reads(
+    project: SeedProject, backend: str
+) -> None:
+    env = {"DATABASE_URL": _offline_url(project, backend), "APP_ENV": "development"}
     result = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr + result.stdout
