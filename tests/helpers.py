@@ -80,7 +80,8 @@ def run_cli(
 
 def rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
     """Every row of ``table``, ordered by its first column."""
-    query = sa.select(sa.literal_column("*")).select_from(sa.table(table)).order_by(sa.text("1"))
+    star: sa.ColumnClause[Any] = sa.literal_column("*")
+    query = sa.select(star).select_from(sa.table(table)).order_by(sa.text("1"))
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(query)]
 
@@ -88,7 +89,15 @@ def rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
 def version(engine: sa.Engine) -> str | None:
     """The revision alembic_version holds."""
     with engine.connect() as conn:
-        return conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        revision: str | None = conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+    return revision
+
+
+def database_name(engine: sa.Engine) -> str:
+    """The name the ledger stamps and an override must repeat (SQLite: the file's path)."""
+    name = engine.url.database
+    assert name, f"{engine.url!r} names no database"
+    return name
 
 
 def ledger_rows(engine: sa.Engine) -> list[sa.Row[Any]]:

@@ -65,6 +65,7 @@ def test_bulk_copy_with_reserved_keys_records_ranges_and_undoes(
         # 50,000 consecutive keys per table are two ledger rows, not 100,000.
         assert conn.scalar(sa.select(sa.func.count()).select_from(ledger.ledger_keys)) == 2
         record = ledger.latest(conn, "s2")
+    assert record is not None
     assert record.row_counts == {"users": 50_000, "posts": 50_000}
     with engine.begin() as conn:  # the application adds a row: it must survive
         conn.execute(sa.text("INSERT INTO users (username, email) VALUES ('app', 'a@x')"))

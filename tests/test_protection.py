@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime import ledger
-from tests.helpers import destructive, rows, run_cli, version
+from tests.helpers import database_name, destructive, rows, run_cli, version
 from tests.seedproject import SCHEMA_USERS, SeedProject, seed_users
 
 
@@ -33,10 +33,6 @@ def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) 
     p.revision("s2", seed_users('["production", "development"]'))
     p.revision("s3", seed_users('["development"]', count=2).replace("user{n}", "dev{n}"))
     return p
-
-
-def _database(engine: sa.Engine) -> str:
-    return engine.url.database
 
 
 def _offline_url(project: SeedProject, backend: str) -> str:
@@ -58,7 +54,7 @@ def test_first_seed_stamps_the_database(project: SeedProject, engine: sa.Engine)
         assert ledger.read_stamp(conn) == "production"
         [stamped] = conn.execute(sa.select(ledger.events.c.database)).scalars()
     # The name an override must repeat: the database name, or SQLite's file path.
-    assert stamped == _database(engine)
+    assert stamped == database_name(engine)
 
 
 def test_development_run_against_production_is_refused(
@@ -68,7 +64,7 @@ def test_development_run_against_production_is_refused(
     with pytest.raises(CommandError) as info:
         project.upgrade("head", env="development")
     message = str(info.value)
-    assert "marked production" in message and f"-x allow_unsafe={_database(engine)}" in message
+    assert "marked production" in message and f"-x allow_unsafe={database_name(engine)}" in message
     assert version(engine) == "s2"
     assert [r[1] for r in rows(engine, "users")] == ["user0", "user1", "user2"]
 
@@ -82,11 +78,12 @@ def test_override_must_name_this_database(project: SeedProject, engine: sa.Engin
 
 def test_override_runs_and_is_recorded(project: SeedProject, engine: sa.Engine) -> None:
     project.upgrade("s2", env="production")
-    project.upgrade("head", env="development", allow_unsafe=_database(engine))
+    project.upgrade("head", env="development", allow_unsafe=database_name(engine))
     assert version(engine) == "s3"
     assert ("override", "ran development against production") in _events(engine)
     with engine.connect() as conn:
-        assert ledger.latest(conn, "s3").override == _database(engine)
+        record = ledger.latest(conn, "s3")
+    assert record is not None and record.override == database_name(engine)
 
 
 def test_any_downgrade_of_production_is_refused_without_override(
@@ -99,7 +96,7 @@ def test_any_downgrade_of_production_is_refused_without_override(
     assert "refusing to downgrade" in str(info.value)
     assert destructive(statements) == []
     assert version(engine) == "s2"
-    project.downgrade("s1", env="production", allow_unsafe=_database(engine))
+    project.downgrade("s1", env="production", allow_unsafe=database_name(engine))
     assert version(engine) == "s1"
     assert rows(engine, "users") == []
     assert any(kind == "override" and "downgrade" in detail for kind, detail in _events(engine))
@@ -112,7 +109,7 @@ def test_changed_rows_are_never_deleted_silently_in_production(
     project.upgrade("s2", env="production")
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE users SET email = 'changed@x.io' WHERE username = 'user1'"))
-    db = _database(engine)
+    db = database_name(engine)
     with pytest.raises(CommandError) as info:
         project.downgrade("s1", env="production", allow_unsafe=db)
     assert "changed since (users: 1)" in str(info.value)

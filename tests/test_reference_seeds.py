@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from app.seeds import testing
@@ -32,7 +34,7 @@ def _count(engine: sa.Engine, table: str) -> int:
         return conn.scalar(sa.select(sa.func.count()).select_from(sa.table(table))) or 0
 
 
-def _dump(engine: sa.Engine) -> dict[str, list[tuple]]:
+def _dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     return {name: rows(engine, name) for name in SEEDED}
 
 
@@ -64,6 +66,7 @@ def test_both_membership_methods_are_recorded_and_undone(
     migrator.upgrade("0007", env="development")
     with engine.connect() as conn:
         record = ledger.latest(conn, "0007")
+    assert record is not None
     assert record.row_counts["project_members"] == _count(engine, "project_members")
     migrator.downgrade("0006", env="development")
     assert _count(engine, "project_members") == 0

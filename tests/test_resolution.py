@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from seeds.errors import ConfigurationError, EnvironmentNotDeclared, UnknownEnvironment
@@ -35,7 +37,9 @@ def test_named_database_without_environment_fails_closed() -> None:
         ({}, {"APP_ENV": "dev"}, "APP_ENV"),
     ],
 )
-def test_unknown_environment_lists_valid_names(x_args, environ, source) -> None:
+def test_unknown_environment_lists_valid_names(
+    x_args: dict[str, str], environ: dict[str, str], source: str
+) -> None:
     with pytest.raises(UnknownEnvironment) as info:
         resolve_environment(x_args, environ, local_devdb=True)
     message = str(info.value)
@@ -84,7 +88,7 @@ def test_schema_names_postgres_refuses_are_refused(name: str, reason: str) -> No
         validate_schema(name)
 
 
-def test_x_schema_wins_over_schema_variable(tmp_path) -> None:
+def test_x_schema_wins_over_schema_variable(tmp_path: Path) -> None:
     target = resolve_target(
         {"schema": "from_x"},
         {"SCHEMA": "from_env", "DATABASE_URL": "postgresql://h/db"},
