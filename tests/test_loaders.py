@@ -30,7 +30,7 @@ def upgrade(ctx: SeedContext) -> None:
     count = ctx.setting("users", 10)
     keys = ctx.reserve_keys(users, count)
     # A generator end to end: rows are built while COPY streams them, never all
-    # in memory (the catalogue's memory-management pattern, without sessions).
+    # in memory, and no ORM session holds them either.
     people = People.iter_batch(count, seed=ctx.parameters.seed)
     ctx.bulk(users, ["id", "username", "email"],
              ((key, p["username"], p["email"]) for key, p in zip(keys, people)))

@@ -1,4 +1,4 @@
-"""The reference app's seed sets through the real chain (DESIGN.md, issue 4)."""
+"""The reference app's seed sets through the real chain, per environment."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Environment, URL and schema resolution rules (DESIGN.md, "The contract")."""
+"""How the environment, the database URL and the schema are resolved, and what is refused."""
 
 from __future__ import annotations
 
