@@ -62,6 +62,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         name = callspec.params.get("each_backend") if callspec else None
         marker = item.get_closest_marker("requires")
+        if marker and not name:
+            # On a test that runs on one backend only the marker would decide nothing.
+            raise pytest.UsageError(f"{item.nodeid}: requires needs a test run per backend")
         missing = sorted(set(marker.args) - CAPABILITIES[name]) if marker and name else []
         if missing:
             dropped.append(item)
