@@ -26,18 +26,27 @@ def backend(each_backend: str) -> str:
     return each_backend
 
 
-@pytest.fixture
-def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> SeedProject:
-    p = SeedProject(tmp_path / "proj", database_url, monkeypatch)
+def _project(root: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> SeedProject:
+    p = SeedProject(root, url, monkeypatch)
     p.revision("s1", SCHEMA_USERS)
     p.revision("s2", seed_users('["production", "development"]'))
     p.revision("s3", seed_users('["development"]', count=2).replace("user{n}", "dev{n}"))
     return p
 
 
-def _offline_url(project: SeedProject, backend: str) -> str:
-    """A URL of the backend that --sql never connects to (no server on PostgreSQL)."""
-    return "postgresql://nowhere.invalid/db" if backend == "postgresql" else project.url
+@pytest.fixture
+def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> SeedProject:
+    return _project(tmp_path / "proj", database_url, monkeypatch)
+
+
+@pytest.fixture
+def offline_project(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> SeedProject:
+    """The same project on a URL that --sql never connects to, so no database is made."""
+    urls = {
+        "postgresql": "postgresql://nowhere.invalid/db",
+        "sqlite": f"sqlite:///{tmp_path / 'never-created.sqlite'}",
+    }
+    return _project(tmp_path / "proj", urls[backend], monkeypatch)
 
 
 def _events(engine: sa.Engine) -> list[tuple[str, str]]:
@@ -168,20 +177,20 @@ def test_concurrent_upgrades_seed_exactly_once(project: SeedProject, engine: sa.
 
 
 @pytest.mark.requires("offline_inserts")
-def test_offline_sql_renders_seeds_the_same_every_time(project: SeedProject, backend: str) -> None:
+def test_offline_sql_renders_seeds_the_same_every_time(offline_project: SeedProject) -> None:
     body = (
         seed_users('["production"]').split("    names = ")[0]
         + "\n\ndowngrade = upgrade.downgrade\n"
     )
-    (project.root / "migrations" / "versions" / "s2.py").write_text(
-        (project.root / "migrations" / "versions" / "s2.py").read_text().split("_meta =")[0]
+    (offline_project.root / "migrations" / "versions" / "s2.py").write_text(
+        (offline_project.root / "migrations" / "versions" / "s2.py").read_text().split("_meta =")[0]
         + "_meta ="
         + body.split("_meta =", 1)[1]
     )
-    (project.root / "migrations" / "versions" / "s3.py").unlink()
-    env = {"DATABASE_URL": _offline_url(project, backend), "APP_ENV": "production"}
-    first = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
-    second = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
+    (offline_project.root / "migrations" / "versions" / "s3.py").unlink()
+    env = {"DATABASE_URL": offline_project.url, "APP_ENV": "production"}
+    first = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=offline_project.root)
+    second = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=offline_project.root)
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     assert "INSERT INTO users (username, email) VALUES ('user0'" in first.stdout
@@ -191,11 +200,9 @@ def test_offline_sql_renders_seeds_the_same_every_time(project: SeedProject, bac
 # Without offline inserts a seed stops at its first insert, before it reads
 # (test_sqlite.py proves that refusal).
 @pytest.mark.requires("offline_inserts")
-def test_offline_sql_stops_clearly_for_a_seed_that_reads(
-    project: SeedProject, backend: str
-) -> None:
-    env = {"DATABASE_URL": _offline_url(project, backend), "APP_ENV": "development"}
-    result = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
+def test_offline_sql_stops_clearly_for_a_seed_that_reads(offline_project: SeedProject) -> None:
+    env = {"DATABASE_URL": offline_project.url, "APP_ENV": "development"}
+    result = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=offline_project.root)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr + result.stdout
     assert "FAILED: seed s2 needs to read the database, which --sql cannot do" in result.stdout
