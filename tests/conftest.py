@@ -1,31 +1,86 @@
-"""Shared fixtures: a real PostgreSQL + PostGIS, a fresh database per test.
+"""Shared fixtures: a real database per test, PostgreSQL + PostGIS unless a module says otherwise.
 
 The project-local development cluster (seeds.dev.devdb) is started once per session; it
-is installed first when missing. When it cannot start, every database test fails
+is installed first when missing. When it cannot start, every PostgreSQL test fails
 with the reason; nothing is skipped.
+
+The engine's contract holds on every backend. A contract module makes its tests run
+once per backend by defining ``backend`` from ``each_backend``; a test that needs
+something a backend does not have says so with ``@pytest.mark.requires(...)`` and is
+deselected for that backend only, with the reason printed in the run's header.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.pool import NullPool
 
 from seeds.dev.devdb import DevDB
+from tests.helpers import PROJECT_ROOT, Migrator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Per process, so two test runs on one machine never drop each other's template.
 TEMPLATE_DB = f"seedchain_test_template_{os.getpid()}"
+
+# What each backend offers beyond the contract every backend keeps.
+CAPABILITIES: dict[str, frozenset[str]] = {
+    # TRUNCATE ... RESTART IDENTITY for an undo that is provably the whole table; an
+    # advisory lock that serialises concurrent deploys; --sql output that records the
+    # keys a seed inserts (the keys come back from INSERT ... RETURNING in the SQL).
+    "postgresql": frozenset({"truncate", "deploy_lock", "offline_inserts"}),
+    "sqlite": frozenset(),
+}
+
+_deselected = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def backend() -> str:
+    """The database the test runs on: PostgreSQL, the product's database."""
+    return "postgresql"
+
+
+@pytest.fixture(params=list(CAPABILITIES), ids=lambda name: f"backend={name}")
+def each_backend(request: pytest.FixtureRequest) -> str:
+    """Every backend in turn; a contract module returns it from its ``backend`` fixture."""
+    name: str = request.param
+    return name
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect a test run per backend where its ``requires`` marker names what is missing."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    reasons: list[str] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("each_backend") if callspec else None
+        marker = item.get_closest_marker("requires")
+        if marker and not name:
+            # On a test that runs on one backend only the marker would decide nothing.
+            raise pytest.UsageError(f"{item.nodeid}: requires needs a test run per backend")
+        missing = sorted(set(marker.args) - CAPABILITIES[name]) if marker and name else []
+        if missing:
+            dropped.append(item)
+            reasons.append(f"{item.nodeid}: {name} lacks {', '.join(missing)}")
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+    config.stash[_deselected] = reasons
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """Name each test left out for a backend, and why, above the results."""
+    reasons = config.stash.get(_deselected, [])
+    return [f"deselected {reason}" for reason in reasons]
 
 
 @pytest.fixture(scope="session")
@@ -50,10 +105,20 @@ def template_database(devdb: DevDB) -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url(devdb: DevDB, template_database: str) -> Iterator[str]:
-    """URL of a new, empty database (PostGIS installed) that is dropped after the test."""
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a new, empty database that is gone after the test.
+
+    On PostgreSQL a database with PostGIS installed, dropped afterwards; on SQLite a
+    file in the test's folder, so no server is needed.
+    """
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
+        return
+    # Asked for here, not as arguments, so a SQLite test never starts the cluster.
+    devdb: DevDB = request.getfixturevalue("devdb")
+    template: str = request.getfixturevalue("template_database")
     name = f"test_{uuid.uuid4().hex[:12]}"
-    devdb.create_database(name, template=template_database)
+    devdb.create_database(name, template=template)
     try:
         yield devdb.url(name)
     finally:
@@ -70,65 +135,10 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
         eng.dispose()
 
 
-class Migrator:
-    """Runs Alembic commands in-process against one database, as the CLI would.
-
-    Args:
-        url: The database.
-        monkeypatch: Sets DATABASE_URL for the test.
-        root: The project folder holding alembic.ini (default: this repository).
-    """
-
-    def __init__(
-        self, url: str, monkeypatch: pytest.MonkeyPatch, root: Path = PROJECT_ROOT
-    ) -> None:
-        self.url = url
-        self.root = root
-        monkeypatch.setenv("DATABASE_URL", url)
-        monkeypatch.delenv("APP_ENV", raising=False)
-        monkeypatch.delenv("SCHEMA", raising=False)
-
-    def config(self, **x_args: str) -> Config:
-        cfg = Config(str(self.root / "alembic.ini"))
-        x = {"env": "testing", **x_args}
-        cfg.cmd_opts = argparse.Namespace(x=[f"{k}={v}" for k, v in x.items()])
-        # pytest owns logging; env.py must not reconfigure it on every run.
-        cfg.attributes["configure_logger"] = False
-        return cfg
-
-    def upgrade(self, revision: str = "head", **x_args: str) -> None:
-        command.upgrade(self.config(**x_args), revision)
-
-    def downgrade(self, revision: str = "base", **x_args: str) -> None:
-        command.downgrade(self.config(**x_args), revision)
-
-    def revisions(self) -> list[str]:
-        """Every revision id from base to head, in order."""
-        from alembic.script import ScriptDirectory
-
-        script = ScriptDirectory.from_config(self.config())
-        return [rev.revision for rev in reversed(list(script.walk_revisions()))]
-
-
 @pytest.fixture
 def migrator(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Migrator:
     """Alembic, in-process, on the per-test database, environment ``testing``."""
     return Migrator(database_url, monkeypatch)
-
-
-def run_cli(
-    *args: str, env: Mapping[str, str | None] | None = None, cwd: Path = PROJECT_ROOT
-) -> subprocess.CompletedProcess[str]:
-    """Run a console command (``alembic ...``, ``seeds ...``) as a user would."""
-    full_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV"}}
-    for key, value in (env or {}).items():
-        if value is None:
-            full_env.pop(key, None)
-        else:
-            full_env[key] = value
-    modules = {"alembic": "alembic", "seeds": "seeds"}
-    cmd = [sys.executable, "-m", modules[args[0]], *args[1:]]
-    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture
@@ -136,7 +146,14 @@ def statements(engine: sa.Engine) -> Iterator[list[str]]:
     """Every SQL statement any engine runs during the test."""
     seen: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+    def record(
+        conn: sa.Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
         seen.append(statement)
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)

@@ -10,13 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from seeds.runtime import ledger
-from tests.conftest import Migrator
+from tests.helpers import Migrator
 
 ENV_PY = '''"""Test project env.py: the same one line a user writes."""
-from seeds.runtime.env import run_migrations
+from seeds import run_migrations
 
 run_migrations()
 '''
@@ -67,19 +65,24 @@ class SeedProject(Migrator):
 
 
 # Revision bodies shared by several tests.
+# The schema runs on PostgreSQL and SQLite alike: SQLite auto-assigns keys only to an
+# INTEGER PRIMARY KEY (a BIGINT one would stay NULL) and ignores the Identity, hence
+# the variant; PostgreSQL gets BIGINT identity columns.
 SCHEMA_USERS = """
+_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 def upgrade() -> None:
     op.create_table(
         "users",
-        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("id", _id, sa.Identity(), primary_key=True),
         sa.Column("username", sa.String(50), nullable=False, unique=True),
         sa.Column("email", sa.String(255), nullable=False),
     )
     op.create_table(
         "posts",
-        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column("user_id", sa.BigInteger,
-                  sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("id", _id, sa.Identity(), primary_key=True),
+        sa.Column("user_id", _id, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("title", sa.String(100), nullable=False),
     )
     # Without it every deleted user scans posts for references (undo of 50k users
@@ -132,26 +135,3 @@ def upgrade(ctx: SeedContext) -> None:
 downgrade = upgrade.downgrade
 """
     )
-
-
-def rows(engine: sa.Engine, table: str) -> list[tuple]:
-    """Every row of ``table``, ordered by its first column."""
-    query = sa.select(sa.literal_column("*")).select_from(sa.table(table)).order_by(sa.text("1"))
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(query)]
-
-
-def version(engine: sa.Engine) -> str | None:
-    with engine.connect() as conn:
-        return conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-
-
-def ledger_rows(engine: sa.Engine) -> list[sa.Row]:
-    """Every ledger row, oldest first."""
-    with engine.connect() as conn:
-        return ledger.Ledger.on(conn).history()
-
-
-def destructive(statements: list[str]) -> list[str]:
-    """The DELETE and TRUNCATE statements among ``statements``."""
-    return [s for s in statements if s.lstrip().upper().startswith(("DELETE", "TRUNCATE"))]

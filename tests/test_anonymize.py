@@ -14,7 +14,7 @@ from seeds.data.pseudonyms import Kind, Pseudonymizer, _pools, load_key, load_ru
 from seeds.errors import AnonymizeError, ConfigurationError
 from seeds.runtime import ledger
 from seeds.tools.anonymize import AnonymizeReport, anonymize, is_marked_copy
-from tests.conftest import PROJECT_ROOT, Migrator, run_cli
+from tests.helpers import PROJECT_ROOT, Migrator, database_name, run_cli
 
 KEY = b"0123456789abcdef-test-key-one"
 OTHER_KEY = b"0123456789abcdef-test-key-two"
@@ -311,7 +311,7 @@ def test_dry_run_reports_and_changes_nothing(db: sa.Engine) -> None:
 
 
 def test_a_database_not_marked_as_a_copy_is_refused(db: sa.Engine) -> None:
-    name = db.url.database
+    name = database_name(db)
     before = users(db)
     with pytest.raises(AnonymizeError, match=f"pass --mark-copy {name}$"):
         run(db, mark=False)
@@ -466,7 +466,7 @@ def cli_env(db: sa.Engine) -> Iterator[dict[str, str | None]]:
 
 
 def test_the_command_end_to_end(db: sa.Engine, cli_env: dict[str, str | None]) -> None:
-    name = db.url.database
+    name = database_name(db)
     before = users(db)
 
     refused = run_cli("seeds", "anonymize", env=cli_env)

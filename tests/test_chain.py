@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from seeds.runtime.ledger import TABLE_NAMES as LEDGER_TABLES
-from tests.conftest import Migrator
-from tests.seedproject import rows
+from tests.helpers import Migrator, rows
 
 APP_TABLES = {
     "users",
@@ -38,7 +39,8 @@ def _version(engine: sa.Engine) -> str | None:
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table("alembic_version"):
             return None
-        return conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        revision: str | None = conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+    return revision
 
 
 def test_base_head_base_head(migrator: Migrator, engine: sa.Engine) -> None:
@@ -56,7 +58,7 @@ def test_base_head_base_head(migrator: Migrator, engine: sa.Engine) -> None:
     assert _version(engine) == head
 
 
-def _snapshot(engine: sa.Engine) -> dict[str, list[tuple]]:
+def _snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     return {name: rows(engine, name) for name in sorted(_tables(engine))}
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from seeds.runtime import ledger
-from tests.conftest import run_cli
-from tests.seedproject import SCHEMA_USERS, SeedProject, rows, seed_users, version
+from tests.helpers import rows, run_cli, version
+from tests.seedproject import SCHEMA_USERS, SeedProject, seed_users
 
 
 @pytest.fixture
@@ -22,7 +23,9 @@ def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) 
     return p
 
 
-def seeds(project: SeedProject, *args: str, app_env: str = "development"):
+def seeds(
+    project: SeedProject, *args: str, app_env: str = "development"
+) -> subprocess.CompletedProcess[str]:
     return run_cli(
         "seeds", *args, env={"DATABASE_URL": project.url, "APP_ENV": app_env}, cwd=project.root
     )

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from seeds.dev import devdb as devdb_module
-from seeds.dev.devdb import DevDB, DevDBError, DevDBStatus
+from seeds.dev.devdb import DevDB, DevDBStatus
+from seeds.errors import DevDBError
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (runs the server as postgres)")
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from seeds.runtime.ledger import TABLE_NAMES as LEDGER_TABLES
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def _tables(url: str, schema: str | None = None) -> set[str]:
@@ -29,7 +30,7 @@ def _schemas(url: str) -> set[str]:
         engine.dispose()
 
 
-def _one_error_line(result) -> str:
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     """The run failed with exactly one line saying why, and no traceback."""
     output = result.stdout + result.stderr
     assert result.returncode != 0
@@ -38,7 +39,8 @@ def _one_error_line(result) -> str:
     assert len(failed) == 1, output
     reason = failed[0].removeprefix("FAILED: ")
     assert sum(reason in line for line in output.splitlines()) == 1, output
-    return failed[0]
+    line: str = failed[0]
+    return line
 
 
 def test_url_without_environment_fails_before_anything_runs(database_url: str) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.conftest import Migrator
-from tests.seedproject import rows
+from tests.helpers import Migrator, database_name, rows
 
 
 def _settings(engine: sa.Engine) -> dict[str, str]:
@@ -32,7 +31,7 @@ def test_essentials_in_production_against_existing_rows(
     assert len(settings) == 6
 
     # Running it again (a redeploy) changes nothing.
-    migrator.downgrade("0005", env="production", allow_unsafe=engine.url.database)
+    migrator.downgrade("0005", env="production", allow_unsafe=database_name(engine))
     assert [r[1] for r in rows(engine, "users")] == ["admin"]
     assert _settings(engine) == {"site.name": "Corp"}  # only what the seed added went
 
@@ -40,7 +39,7 @@ def test_essentials_in_production_against_existing_rows(
 def test_essentials_run_in_every_environment(migrator: Migrator, engine: sa.Engine) -> None:
     # The first run stamps the database production; the later ones need the override.
     for env in ("production", "staging", "development", "testing"):
-        migrator.upgrade("0006", env=env, allow_unsafe=engine.url.database)
+        migrator.upgrade("0006", env=env, allow_unsafe=database_name(engine))
         assert [r[1] for r in rows(engine, "users")] == ["admin"], env
-        migrator.downgrade("0005", env=env, allow_unsafe=engine.url.database)
+        migrator.downgrade("0005", env=env, allow_unsafe=database_name(engine))
         assert rows(engine, "users") == []

@@ -11,7 +11,8 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from seeds.integrations.flask import seed_cli
-from tests.seedproject import SCHEMA_USERS, SeedProject, rows, seed_users, version
+from tests.helpers import rows, version
+from tests.seedproject import SCHEMA_USERS, SeedProject, seed_users
 
 
 @pytest.fixture

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import shapely
+import shapely  # type: ignore[import-untyped]  # no stubs installed; tests only call it
 import sqlalchemy as sa
 from alembic.util import CommandError
 from geoalchemy2 import Geography, Geometry, WKBElement, WKTElement
@@ -21,8 +22,8 @@ from seeds.errors import GeometryError, SeedDataError
 from seeds.runtime import ledger
 from seeds.runtime.context import _canonical
 from seeds.runtime.validation import validate_rows
-from tests.conftest import run_cli
-from tests.seedproject import SeedProject, rows, version
+from tests.helpers import rows, run_cli, version
+from tests.seedproject import SeedProject
 
 BERLIN = (13.4050, 52.5200)
 
@@ -194,7 +195,9 @@ def test_metre_buffer_is_a_valid_polygon_of_that_radius(
 
 
 def test_metre_buffer_binds_its_numbers() -> None:
-    sql = str(geo.metre_buffer(*BERLIN, 500).compile(dialect=postgresql.dialect()))
+    # SQLAlchemy leaves the dialect's constructor unannotated.
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    sql = str(geo.metre_buffer(*BERLIN, 500).compile(dialect=dialect))
     assert "13.405" not in sql and "500" not in sql
     assert sql.count("%(") == 4
     assert "AS geography" in sql and "AS geometry(POLYGON,4326)" in sql
@@ -351,7 +354,7 @@ def test_validate_rows_names_row_and_column_and_normalises_a_copy() -> None:
         assert _canonical(row["location"]) == "ST_GeomFromEWKT('SRID=4326;POINT(13.405 52.52)')"
     assert given["location"] == (13.405, 52.52)  # the caller's row is left alone
     assert batch[0] is not given
-    bad = [
+    bad: list[Mapping[str, Any]] = [
         {"name": "a", "location": geo.point(*BERLIN), "area": None},
         {"name": "b", "location": "SRID=3857;POINT(1491607 6894384)", "area": None},
     ]

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime.ordering import load_order
-from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, rows, version
+from tests.helpers import database_name, rows, version
+from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject
 
 CYCLE_SCHEMA = """
 def upgrade() -> None:
@@ -81,7 +82,7 @@ def test_a_cycle_loads_and_undoes_exactly(
     assert [r[0] for r in rows(engine, "people")] == [1, 2]
     # Production refuses to delete rows changed since seeding: the UPDATE the load
     # itself made must not count as a change.
-    project.downgrade("c1", env="production", allow_unsafe=engine.url.database)
+    project.downgrade("c1", env="production", allow_unsafe=database_name(engine))
     assert rows(engine, "teams") == [] and rows(engine, "people") == []
 
 

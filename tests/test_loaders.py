@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime import ledger
-from tests.conftest import run_cli
-from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, rows, version
+from tests.helpers import rows, run_cli, version
+from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject
 
 BULK_SEED = (
     FROZEN_USERS
@@ -30,7 +30,7 @@ def upgrade(ctx: SeedContext) -> None:
     count = ctx.setting("users", 10)
     keys = ctx.reserve_keys(users, count)
     # A generator end to end: rows are built while COPY streams them, never all
-    # in memory (the catalogue's memory-management pattern, without sessions).
+    # in memory, and no ORM session holds them either.
     people = People.iter_batch(count, seed=ctx.parameters.seed)
     ctx.bulk(users, ["id", "username", "email"],
              ((key, p["username"], p["email"]) for key, p in zip(keys, people)))
@@ -65,6 +65,7 @@ def test_bulk_copy_with_reserved_keys_records_ranges_and_undoes(
         # 50,000 consecutive keys per table are two ledger rows, not 100,000.
         assert conn.scalar(sa.select(sa.func.count()).select_from(ledger.ledger_keys)) == 2
         record = ledger.Ledger.on(conn).latest("s2")
+    assert record is not None
     assert record.row_counts == {"users": 50_000, "posts": 50_000}
     with engine.begin() as conn:  # the application adds a row: it must survive
         conn.execute(sa.text("INSERT INTO users (username, email) VALUES ('app', 'a@x')"))

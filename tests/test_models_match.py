@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 
 from app.models import Base
 from seeds.runtime.ledger import TABLE_NAMES as LEDGER_TABLES
-from tests.conftest import Migrator
+from tests.helpers import Migrator
 
 # Tables that are in the database but not the models, on purpose.
 NOT_MODELS = {"spatial_ref_sys", *LEDGER_TABLES}

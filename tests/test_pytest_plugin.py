@@ -17,7 +17,8 @@ from seeds import errors
 from seeds.dev.devdb import DevDB
 from seeds.integrations import pytest_plugin
 from seeds.integrations.pytest_plugin import DATABASE_PREFIX, URL_ENV_VAR
-from tests.seedproject import ALEMBIC_INI, ENV_PY, FROZEN_USERS, HEADER, SCHEMA_USERS, rows, version
+from tests.helpers import rows, version
+from tests.seedproject import ALEMBIC_INI, ENV_PY, FROZEN_USERS, HEADER, SCHEMA_USERS
 
 pytest_plugins = ["pytester"]
 

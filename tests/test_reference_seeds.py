@@ -1,6 +1,8 @@
-"""The reference app's seed sets through the real chain (DESIGN.md, issue 4)."""
+"""The reference app's seed sets through the real chain, per environment."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -8,8 +10,7 @@ from app.seeds import testing
 from app.seeds.verify import counts_as_configured  # noqa: F401  (registers the rules)
 from seeds.runtime import ledger
 from seeds.tools import verification
-from tests.conftest import Migrator
-from tests.seedproject import rows
+from tests.helpers import Migrator, rows
 
 SEEDED = [
     "users",
@@ -33,7 +34,7 @@ def _count(engine: sa.Engine, table: str) -> int:
         return conn.scalar(sa.select(sa.func.count()).select_from(sa.table(table))) or 0
 
 
-def _dump(engine: sa.Engine) -> dict[str, list[tuple]]:
+def _dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     return {name: rows(engine, name) for name in SEEDED}
 
 
@@ -65,6 +66,7 @@ def test_both_membership_methods_are_recorded_and_undone(
     migrator.upgrade("0007", env="development")
     with engine.connect() as conn:
         record = ledger.Ledger.on(conn).latest("0007")
+    assert record is not None
     assert record.row_counts["project_members"] == _count(engine, "project_members")
     migrator.downgrade("0006", env="development")
     assert _count(engine, "project_members") == 0

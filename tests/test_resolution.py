@@ -1,6 +1,8 @@
-"""Which database, schema and environment a run gets, and from where."""
+"""How the environment, the database URL and the schema are resolved, and what is refused."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +38,9 @@ def test_named_database_without_environment_fails_closed() -> None:
         ({}, {"APP_ENV": "dev"}, "APP_ENV"),
     ],
 )
-def test_unknown_environment_lists_valid_names(x_args, environ, source) -> None:
+def test_unknown_environment_lists_valid_names(
+    x_args: dict[str, str], environ: dict[str, str], source: str
+) -> None:
     with pytest.raises(UnknownEnvironment) as info:
         resolve_environment(x_args, environ, local_devdb=True)
     message = str(info.value)
@@ -85,7 +89,7 @@ def test_schema_names_postgres_refuses_are_refused(name: str, reason: str) -> No
         validate_schema(name)
 
 
-def test_x_schema_wins_over_schema_variable(tmp_path) -> None:
+def test_x_schema_wins_over_schema_variable(tmp_path: Path) -> None:
     target = resolve_target(
         {"schema": "from_x"},
         {"SCHEMA": "from_env", "DATABASE_URL": "postgresql://h/db"},
@@ -98,13 +102,13 @@ def test_x_schema_wins_over_schema_variable(tmp_path) -> None:
 FLASK = AppConfig(database_url="postgresql://app-host/appdb", environment="staging")
 
 
-def test_database_url_wins_over_the_app_database(tmp_path) -> None:
+def test_database_url_wins_over_the_app_database(tmp_path: Path) -> None:
     environ = {"DATABASE_URL": "postgresql://env-host/envdb", "APP_ENV": "testing"}
     target, env = resolve_run({}, environ, tmp_path, offline=True, app=FLASK)
     assert (target.url.host, target.local_devdb, env) == ("env-host", False, Environment.TESTING)
 
 
-def test_app_database_and_environment_fill_the_gaps(tmp_path) -> None:
+def test_app_database_and_environment_fill_the_gaps(tmp_path: Path) -> None:
     target, env = resolve_run({}, {}, tmp_path, offline=True, app=FLASK)
     assert target.url.drivername == "postgresql+psycopg"
     assert (target.url.host, target.local_devdb, env) == ("app-host", False, Environment.STAGING)
@@ -118,23 +122,25 @@ def test_app_database_and_environment_fill_the_gaps(tmp_path) -> None:
         ({}, {}, Environment.STAGING),
     ],
 )
-def test_x_env_then_app_env_then_the_apps_own(tmp_path, x_args, environ, expected) -> None:
+def test_x_env_then_app_env_then_the_apps_own(
+    tmp_path: Path, x_args: dict[str, str], environ: dict[str, str], expected: Environment
+) -> None:
     assert resolve_run(x_args, environ, tmp_path, offline=True, app=FLASK)[1] is expected
 
 
-def test_without_an_app_the_local_database_is_development(tmp_path) -> None:
+def test_without_an_app_the_local_database_is_development(tmp_path: Path) -> None:
     target, env = resolve_run({}, {}, tmp_path, offline=True)
     assert (target.local_devdb, env) == (True, Environment.DEVELOPMENT)
     target, env = resolve_run({}, {}, tmp_path, offline=True, app=AppConfig())
     assert (target.local_devdb, env) == (True, Environment.DEVELOPMENT)
 
 
-def test_app_database_without_an_environment_fails_closed(tmp_path) -> None:
+def test_app_database_without_an_environment_fails_closed(tmp_path: Path) -> None:
     app = AppConfig(database_url="postgresql://app-host/appdb")
     with pytest.raises(EnvironmentNotDeclared, match="SQLALCHEMY_DATABASE_URI names the database"):
         resolve_run({}, {}, tmp_path, offline=True, app=app)
 
 
-def test_bad_app_database_url_names_its_source(tmp_path) -> None:
+def test_bad_app_database_url_names_its_source(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="SQLALCHEMY_DATABASE_URI is not a database URL"):
         resolve_run({}, {}, tmp_path, offline=True, app=AppConfig(database_url="nonsense"))

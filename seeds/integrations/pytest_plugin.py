@@ -46,7 +46,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 # SeedDatabaseError is also importable from here, where the plugin's users met it first.
-from seeds.errors import ConfigurationError, SeedDatabaseError, SeedError
+from seeds.errors import ConfigurationError, SeedError
+from seeds.errors import SeedDatabaseError as SeedDatabaseError
 from seeds.runtime.database import (
     find_project_root,
     normalise_url,

@@ -1,0 +1,129 @@
+"""Plain helpers shared by the tests: running Alembic and the console commands, reading rows.
+
+Fixtures live in conftest.py; everything a test imports by name lives here, so no
+test module imports conftest (pytest loads it under its own module name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from seeds.runtime import ledger
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Migrator:
+    """Runs Alembic commands in-process against one database, as the CLI would.
+
+    Args:
+        url: The database.
+        monkeypatch: Sets DATABASE_URL for the test.
+        root: The project folder holding alembic.ini (default: this repository).
+    """
+
+    def __init__(
+        self, url: str, monkeypatch: pytest.MonkeyPatch, root: Path = PROJECT_ROOT
+    ) -> None:
+        self.url = url
+        self.root = root
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.delenv("APP_ENV", raising=False)
+        monkeypatch.delenv("SCHEMA", raising=False)
+
+    def config(self, **x_args: str) -> Config:
+        cfg = Config(str(self.root / "alembic.ini"))
+        x = {"env": "testing", **x_args}
+        cfg.cmd_opts = argparse.Namespace(x=[f"{k}={v}" for k, v in x.items()])
+        # pytest owns logging; env.py must not reconfigure it on every run.
+        cfg.attributes["configure_logger"] = False
+        return cfg
+
+    def upgrade(self, revision: str = "head", **x_args: str) -> None:
+        command.upgrade(self.config(**x_args), revision)
+
+    def downgrade(self, revision: str = "base", **x_args: str) -> None:
+        command.downgrade(self.config(**x_args), revision)
+
+    def revisions(self) -> list[str]:
+        """Every revision id from base to head, in order."""
+        script = ScriptDirectory.from_config(self.config())
+        return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str | None] | None = None, cwd: Path = PROJECT_ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run a console command (``alembic ...``, ``seeds ...``) as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV"}}
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
+    modules = {"alembic": "alembic", "seeds": "seeds"}
+    cmd = [sys.executable, "-m", modules[args[0]], *args[1:]]
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+
+
+def rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
+    """Every row of ``table``, ordered by its first column."""
+    star: sa.ColumnClause[Any] = sa.literal_column("*")
+    query = sa.select(star).select_from(sa.table(table)).order_by(sa.text("1"))
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(query)]
+
+
+def version(engine: sa.Engine) -> str | None:
+    """The revision alembic_version holds."""
+    with engine.connect() as conn:
+        revision: str | None = conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+    return revision
+
+
+def database_name(engine: sa.Engine) -> str:
+    """The name the ledger stamps and an override must repeat (SQLite: the file's path)."""
+    name = engine.url.database
+    assert name, f"{engine.url!r} names no database"
+    return name
+
+
+def ledger_rows(engine: sa.Engine) -> list[sa.Row[Any]]:
+    """Every ledger row, oldest first."""
+    with engine.connect() as conn:
+        return ledger.Ledger.on(conn).history()
+
+
+def recorded_keys(engine: sa.Engine) -> list[tuple[str, list[Any]]]:
+    """Every (table, key) the ledger records as seeded, sorted.
+
+    The ledger stores an integer key as a range or any key as a JSON array; both
+    read back as one entry per row, so a test states the keys and not the storage.
+    """
+    keys = ledger.ledger_keys
+    query = sa.select(keys.c.table_name, keys.c.key, keys.c.first_key, keys.c.last_key)
+    found: list[tuple[str, list[Any]]] = []
+    with engine.connect() as conn:
+        for table, key, first, last in conn.execute(query):
+            if key is not None:
+                found.append((table, key))
+            else:
+                found.extend((table, [n]) for n in range(first, last + 1))
+    return sorted(found)
+
+
+def destructive(statements: list[str]) -> list[str]:
+    """The DELETE and TRUNCATE statements among ``statements``."""
+    return [s for s in statements if s.lstrip().upper().startswith(("DELETE", "TRUNCATE"))]
