@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime import ledger
-from tests.helpers import destructive, ledger_rows, recorded_keys, rows, version
+from tests.helpers import database_name, destructive, ledger_rows, recorded_keys, rows, version
 from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
 
 
@@ -111,15 +111,24 @@ def test_downgrade_deletes_exactly_the_seeded_rows(
     assert ledger_rows(engine)[0].status == "undone"
 
 
-def test_downgrade_cascades_like_the_foreign_key_says(
+def test_an_application_row_behind_a_cascade_key_stops_the_undo(
     project: SeedProject, engine: sa.Engine
 ) -> None:
-    """The undo takes the seed's rows plus what the foreign keys cascade from them."""
+    """ON DELETE CASCADE would take the application's row along: refused, listed, kept."""
     project.revision("s2", seed_users())
     project.upgrade("head")
     with engine.begin() as conn:  # an application row hanging off a seeded user
         conn.execute(sa.text("INSERT INTO posts (user_id, title) VALUES (1, 'app post')"))
-    project.downgrade("s1")
+    with pytest.raises(CommandError) as info:
+        project.downgrade("s1")
+    message = str(info.value)
+    assert "seed s2: rows it did not insert reference its rows (posts: 1 rows through" in message
+    assert "-> users (ON DELETE CASCADE)" in message
+    assert f"-x allow_cascade={database_name(engine)}" in message
+    assert len(rows(engine, "users")) == 3 and len(rows(engine, "posts")) == 4
+    assert version(engine) == "s2"
+    # Named, the override lets the foreign key do what it says.
+    project.downgrade("s1", allow_cascade=database_name(engine))
     assert rows(engine, "users") == [] and rows(engine, "posts") == []
 
 
@@ -136,26 +145,28 @@ def downgrade() -> None:
     op.drop_table("comments")
 """
 
-ORPHAN_REFUSAL = {
-    "postgresql": 'seed s3: cannot delete its rows from users: update or delete on table "users"',
-    "sqlite": "seed s3: cannot delete its rows from users: FOREIGN KEY constraint failed",
-}
 
-
-def test_downgrade_refuses_to_orphan_application_rows(
-    project: SeedProject, engine: sa.Engine, backend: str
+def test_every_application_row_that_references_seeded_rows_is_listed_at_once(
+    project: SeedProject, engine: sa.Engine
 ) -> None:
-    """A plain (NO ACTION) foreign key from an application row stops the undo whole."""
+    """A NO ACTION key and a CASCADE key: one refusal names both, even with the override
+    (rows behind a key that refuses deletes can only be moved by their owner)."""
     project.revision("s2", COMMENTS)
     project.revision("s3", seed_users())
     project.upgrade("head")
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO comments (user_id) VALUES (2)"))
+        conn.execute(sa.text("INSERT INTO comments (user_id) VALUES (3)"))
+        conn.execute(sa.text("INSERT INTO posts (user_id, title) VALUES (1, 'app post')"))
     with pytest.raises(CommandError) as info:
         project.downgrade("s2")
-    assert ORPHAN_REFUSAL[backend] in str(info.value)
+    message = str(info.value)
+    assert "comments: 2 rows through" in message and "(ON DELETE NO ACTION)" in message
+    assert "posts: 1 rows through" in message and "(ON DELETE CASCADE)" in message
+    with pytest.raises(CommandError, match="refuse deletes .*comments: 2 rows"):
+        project.downgrade("s2", allow_cascade=database_name(engine))
     assert version(engine) == "s3"
-    assert len(rows(engine, "users")) == 3 and len(rows(engine, "posts")) == 3
+    assert len(rows(engine, "users")) == 3 and len(rows(engine, "posts")) == 4
     assert ledger_rows(engine)[0].status == "applied"
 
 

@@ -224,6 +224,10 @@ class Dialect:
     def set_timeouts(self, lock_timeout: str, statement_timeout: str) -> None:
         """Bound destructive statements in time; a no-op where there are no timeouts."""
 
+    def set_session_lock_timeout(self, lock_timeout: str) -> None:
+        """Bound every lock wait of the session (schema steps included); a no-op where
+        there are no lock timeouts."""
+
     @contextlib.contextmanager
     def deploy_lock(self, key: int, wait: str) -> Iterator[None]:
         """Serialise concurrent migration runs; a no-op without advisory locks."""
@@ -260,6 +264,13 @@ class Dialect:
 
     def key_text(self, columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any] | None:
         """A composite key as the JSON text the ledger stores, computed by the server."""
+        return None
+
+    def key_series(
+        self, first: sa.ColumnElement[Any], last: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[Any] | None:
+        """The integers from ``first`` to ``last`` as a set-returning expression; None
+        where the database has none (ranges are then matched with BETWEEN)."""
         return None
 
     def key_matches(

@@ -219,6 +219,11 @@ class PostgresDialect(Dialect):
         ):
             self.execute(sa.select(sa.func.set_config(name, value, True)))
 
+    def set_session_lock_timeout(self, lock_timeout: str) -> None:
+        # Session-wide, so an ALTER TABLE of the chain that meets a long reader fails
+        # after lock_timeout instead of queueing every later query on that table.
+        self.execute(sa.select(sa.func.set_config("lock_timeout", lock_timeout, False)))
+
     @contextlib.contextmanager
     def deploy_lock(self, key: int, wait: str) -> Iterator[None]:
         conn = self.connection
@@ -276,6 +281,11 @@ class PostgresDialect(Dialect):
 
     def key_text(self, columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
         return sa.cast(sa.func.json_build_array(*columns), sa.Text)
+
+    def key_series(
+        self, first: sa.ColumnElement[Any], last: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[Any]:
+        return sa.func.generate_series(first, last)
 
     def key_matches(
         self, columns: Sequence[sa.ColumnElement[Any]], stored: sa.ColumnElement[Any]

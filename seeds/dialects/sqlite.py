@@ -123,6 +123,13 @@ class SqliteDialect(Dialect):
         )
         yield
 
+    def key_matches(
+        self, columns: Sequence[sa.ColumnElement[Any]], stored: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[bool]:
+        # The ledger stores a composite key as JSON text; json() normalises its spacing
+        # to what json_array() writes.
+        return sa.func.json(stored) == sa.func.json_array(*columns)
+
     # -- writing ----------------------------------------------------------------
     def insert_statement(self, table: sa.Table, conflict_on: Sequence[str] | None) -> sa.Insert:
         statement = sqlite_insert(table)

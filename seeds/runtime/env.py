@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 from seeds.data.streams import derive_seed
 from seeds.dialects import bind, dialect_class
 from seeds.errors import SeedError
-from seeds.runtime import protection
+from seeds.runtime import protection, undo
 from seeds.runtime.database import Target, describe_connect_error, find_project_root
 from seeds.runtime.environment import Environment
 from seeds.runtime.ledger import EventKind, Ledger
@@ -132,6 +132,7 @@ def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Run
         run = Run(state, dialect)
         if protection.check_environment(options.environment, stamp, database, override):
             _record_override(run, f"ran {options.environment} against production")
+        dialect.set_session_lock_timeout(options.parameters.lock_timeout)
         connection.commit()
         _configure(options, target_metadata, connection=connection, dry_run=dry_run)
         context.config.attributes[ATTRIBUTE] = run
@@ -148,11 +149,14 @@ def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Run
                 outer.rollback()
                 _give_back_sequences(run)
             return run
-        with (
-            _deploy_lock(migration_context, run, options),
-            context.begin_transaction(),
-        ):
-            context.run_migrations()
+        with _deploy_lock(migration_context, run, options):
+            try:
+                with context.begin_transaction():
+                    context.run_migrations()
+            finally:
+                # After the revisions' commits (or a failure's rollback): only then
+                # may an undo's key sequences move back.
+                undo.restore_sequences(run)
         return run
     finally:
         connection.close()

@@ -2,7 +2,8 @@
 
 ``-x seed=N`` (Faker seed, default 12345), ``-x now=ISO-8601`` (reference time,
 default 2026-01-01T00:00:00Z), ``-x locale=xx_YY``, ``-x allow_unsafe=<database>``,
-``-x lock_timeout=5s``, ``-x statement_timeout=15min``; any other key (for example
+``-x allow_changed=<database>``, ``-x allow_cascade=<database>``, ``-x lock_timeout=5s``,
+``-x statement_timeout=15min``; any other key (for example
 ``-x users=1000``) is a count or switch for the seed sets, kept in ``extra``.
 """
 
@@ -28,6 +29,7 @@ _KNOWN = {
     "locale",
     "allow_unsafe",
     "allow_changed",
+    "allow_cascade",
     "lock_timeout",
     "statement_timeout",
     "lock_wait",
@@ -45,6 +47,7 @@ class Parameters:
     locale: str = DEFAULT_LOCALE
     allow_unsafe: str | None = None
     allow_changed: str | None = None
+    allow_cascade: str | None = None
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
     lock_wait: str = "10min"
@@ -90,6 +93,7 @@ class Parameters:
             locale=x_args.get("locale", DEFAULT_LOCALE),
             allow_unsafe=x_args.get("allow_unsafe") or None,
             allow_changed=x_args.get("allow_changed") or None,
+            allow_cascade=x_args.get("allow_cascade") or None,
             extra={k: v for k, v in x_args.items() if k not in _KNOWN},
             **durations,
         )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
     from seeds.dialects import Dialect, SequenceState
-    from seeds.runtime.undo import UndoPlan
+    from seeds.runtime.undo import PendingSequence, UndoPlan
 
 ATTRIBUTE = "seedchain.run"
 RESULT = "seedchain.result"
@@ -94,10 +94,20 @@ class Run:
         self.dialect = dialect
         self.ledger = Ledger(dialect)
         self._outcomes: list[SeedOutcome | UndoPlan] = []
+        self._after_commit: list[PendingSequence] = []
 
     def record(self, outcome: SeedOutcome | UndoPlan) -> None:
         """Report what one seed revision did (an upgrade's outcome or an undo's plan)."""
         self._outcomes.append(outcome)
+
+    def after_commit(self, pending: PendingSequence) -> None:
+        """Keep a sequence restore for when the revision's transaction has committed."""
+        self._after_commit.append(pending)
+
+    def take_after_commit(self) -> list[PendingSequence]:
+        """The kept sequence restores, in the order they were kept; the list is emptied."""
+        pending, self._after_commit = self._after_commit, []
+        return pending
 
     def result(self) -> RunResult:
         """Everything recorded so far, as one immutable value."""

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from seeds.dialects.base import SequenceState, single_integer_key
-from seeds.errors import UndoRefused
+from seeds.errors import ConfigurationError, UndoRefused
 from seeds.runtime.environment import Environment
-from seeds.runtime.ledger import TABLE_NAMES
+from seeds.runtime.ledger import TABLE_NAMES, Status
+from seeds.runtime.ordering import LoadOrder, load_order
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,8 +60,34 @@ class TableUndo:
 
 
 @dataclass(frozen=True)
+class Blocker:
+    """Rows the seed did not insert that reference rows it did, through one foreign key."""
+
+    table: str
+    constraint: str
+    referenced: str
+    on_delete: str  # CASCADE, SET NULL, SET DEFAULT, RESTRICT or NO ACTION
+    rows: int
+
+    @property
+    def removable(self) -> bool:
+        """True when the database itself would take them along (cascade or set null)."""
+        return self.on_delete in ("CASCADE", "SET NULL", "SET DEFAULT")
+
+    def __str__(self) -> str:
+        return (
+            f"{self.table}: {self.rows} rows through {self.constraint} -> {self.referenced} "
+            f"(ON DELETE {self.on_delete})"
+        )
+
+
+@dataclass(frozen=True)
 class UndoPlan:
-    """What undoing one seed revision will do."""
+    """What undoing one seed revision will do.
+
+    ``order`` is the keyed delete's table order (children first); ``nulled`` the
+    cycle-breaking columns set to NULL first, ``deferred`` the constraints deferred.
+    """
 
     revision: str
     ledger_id: int
@@ -69,6 +96,10 @@ class UndoPlan:
     tables: list[TableUndo]
     cascade: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    blockers: list[Blocker] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+    nulled: dict[str, list[str]] = field(default_factory=dict)
+    deferred: list[str] = field(default_factory=list)
 
     @property
     def rows_removed(self) -> dict[str, int]:
@@ -117,6 +148,10 @@ def plan(run: Run, record: Any, tables: Sequence[sa.Table]) -> UndoPlan:
     """Work out how to undo the ledger ``record`` without changing anything."""
     dialect, ledger, schema = run.dialect, run.ledger, run.state.schema
     conn = dialect.connection
+    # Planning reads every seeded table: bounded like the deletes, so an undo that
+    # meets a long transaction fails clearly instead of queueing the application.
+    parameters = run.state.parameters
+    dialect.set_timeouts(parameters.lock_timeout, parameters.statement_timeout)
     found = []
     for table, entry in _table_map(tables, record):
         sequence = entry.get("sequence")
@@ -136,6 +171,7 @@ def plan(run: Run, record: Any, tables: Sequence[sa.Table]) -> UndoPlan:
     foreign_keys: ForeignKeys = (
         dict(sa.inspect(conn).get_multi_foreign_keys(schema=schema)) if found else {}
     )
+    blockers = _referencing_rows(run, record.id, found, foreign_keys)
     cascade: dict[str, int] = {}
     method, reason = "delete", ""
     if not dialect.can_truncate:
@@ -166,12 +202,87 @@ def plan(run: Run, record: Any, tables: Sequence[sa.Table]) -> UndoPlan:
                 "only empty tables"
             )
     warnings: list[str] = []
+    order = delete_order(conn, [t.table for t in found], schema)
     if method == "delete":
         cascade = {}
         warnings = unindexed_references(conn, foreign_keys, {t.name for t in found}, schema)
         for warning in warnings:
             log.warning("seed %s: %s", record.revision, warning)
-    return UndoPlan(record.revision, record.id, method, reason, found, cascade, warnings)
+    for blocker in blockers:
+        log.warning(
+            "seed %s: rows it did not insert reference its rows: %s", record.revision, blocker
+        )
+    return UndoPlan(
+        record.revision,
+        record.id,
+        method,
+        reason,
+        found,
+        cascade,
+        warnings,
+        blockers,
+        [t.name for t in order.tables][::-1],
+        {t.name: order.nulled_columns(t) for t in order.tables if order.nulled_columns(t)},
+        [str(c.name) for c in order.deferred],
+    )
+
+
+def delete_order(conn: Connection, tables: Sequence[sa.Table], schema: str | None) -> LoadOrder:
+    """The load order of the seeded tables as the database has them now (reversed, the
+    delete order), with a cycle broken where the load broke it: the same nullable or
+    DEFERRABLE foreign key. The frozen tables may not declare every foreign key; the
+    database's own are the ones a delete must respect."""
+    reflected = sa.MetaData()
+    live = [sa.Table(t.name, reflected, autoload_with=conn, schema=schema) for t in tables]
+    try:
+        return load_order(live)
+    except ConfigurationError:
+        # No foreign key of the cycle can wait: the delete fails on it and says so.
+        return LoadOrder(live)
+
+
+def _referencing_rows(
+    run: Run, ledger_id: int, found: Sequence[TableUndo], foreign_keys: ForeignKeys
+) -> list[Blocker]:
+    """Every foreign key through which rows the seed did not insert reference rows it
+    did, with the number of such rows: all of them at once, set-based."""
+    schema = run.state.schema
+    seeded = {t.name: t.table for t in found}
+    blockers = []
+    for (_, child_name), fks in sorted(foreign_keys.items()):
+        for fk in fks:
+            parent = seeded.get(fk["referred_table"])
+            if parent is None or child_name in TABLE_NAMES:
+                continue
+            keys = run.ledger.recorded_keys(ledger_id, parent)
+            parent_key = [c.name for c in parent.primary_key.columns]
+            if keys is None or list(fk["referred_columns"]) != parent_key:
+                continue  # only single-column primary keys are looked up in SQL
+            columns = list(fk["constrained_columns"])
+            child = seeded.get(child_name)
+            source: sa.TableClause
+            if child is None:
+                source = sa.table(child_name, sa.column(columns[0]), schema=schema)
+                where = [source.c[columns[0]].in_(keys)]
+            else:  # the seed's own rows referencing each other are fine
+                source = child
+                where = [child.c[columns[0]].in_(keys)]
+                own = run.ledger.recorded_filter(ledger_id, child)
+                if own is not None:
+                    where.append(~own)
+            count = sa.select(sa.func.count()).select_from(source).where(*where)
+            rows = run.dialect.scalar(count) or 0
+            if rows:
+                blockers.append(
+                    Blocker(
+                        child_name,
+                        str(fk.get("name") or f"{child_name}.{columns[0]}"),
+                        parent.name,
+                        str(fk.get("options", {}).get("ondelete") or "NO ACTION").upper(),
+                        int(rows),
+                    )
+                )
+    return blockers
 
 
 def unindexed_references(
@@ -202,14 +313,19 @@ def unindexed_references(
 
 
 def execute(run: Run, undo_plan: UndoPlan) -> None:
-    """Carry out a plan inside the migration's transaction."""
+    """Carry out a plan inside the migration's transaction.
+
+    Key sequences are not put back here: ``setval`` cannot be rolled back, so it
+    waits until this revision's transaction has committed (:func:`restore_sequences`).
+    """
     dialect, state = run.dialect, run.state
+    revision = undo_plan.revision
     changed = {t.name: t.changed for t in undo_plan.tables if t.changed}
     if changed:
-        _check_changed(undo_plan.revision, changed, state)
-    dialect.set_timeouts(state.parameters.lock_timeout, state.parameters.statement_timeout)
+        _check_changed(revision, changed, state)
+    if undo_plan.blockers and not _take_referencing(undo_plan, state):
+        return  # a dry run: the plan lists them, nothing is deleted
     tables = {t.name: t for t in undo_plan.tables}
-    revision = undo_plan.revision
     if undo_plan.method == "truncate":
         log.info(
             "seed %s: TRUNCATE %s RESTART IDENTITY CASCADE (%s); removes %s",
@@ -221,7 +337,11 @@ def execute(run: Run, undo_plan: UndoPlan) -> None:
         dialect.truncate([sa.table(name, schema=state.schema) for name in tables])
     else:
         log.info("seed %s: keyed delete (%s)", revision, undo_plan.reason)
-        for name in reversed(list(tables)):  # children were seeded after their parents
+        if undo_plan.deferred:
+            dialect.defer_constraints(undo_plan.deferred)
+        for name, columns in undo_plan.nulled.items():
+            run.ledger.null_recorded(undo_plan.ledger_id, tables[name].table, columns)
+        for name in undo_plan.order:
             try:
                 deleted = run.ledger.delete_recorded(undo_plan.ledger_id, tables[name].table)
             except sa.exc.IntegrityError as err:
@@ -231,29 +351,97 @@ def execute(run: Run, undo_plan: UndoPlan) -> None:
                     "reference them (remove or re-point those rows first)"
                 ) from err
             log.info("seed %s: deleted %d rows from %s by ledger key", revision, deleted, name)
-            if not state.dry_run:  # setval is not transactional: a plan must not move it
-                _restore_sequence(run, tables[name].table, tables[name].sequence, revision)
+            sequence = tables[name].sequence
+            if not state.dry_run and sequence is not None:
+                run.after_commit(
+                    PendingSequence(revision, undo_plan.ledger_id, tables[name].table, sequence)
+                )
     run.ledger.forget_keys(undo_plan.ledger_id)
 
 
-def _restore_sequence(
-    run: Run, table: sa.Table, state: SequenceState | None, revision: str
-) -> None:
-    key = single_integer_key(table)
-    if state is None or key is None:
+def _take_referencing(undo_plan: UndoPlan, state: RunState) -> bool:
+    """Whether the undo may go ahead although rows it did not insert reference its rows.
+
+    Raises:
+        UndoRefused: listing every referencing table and constraint with row counts.
+    """
+    listed = "; ".join(str(b) for b in undo_plan.blockers)
+    revision = undo_plan.revision
+    if state.dry_run:
+        return False
+    stuck = [b for b in undo_plan.blockers if not b.removable]
+    if state.parameters.allow_cascade == state.database and not stuck:
+        log.warning(
+            "seed %s: taking rows it did not insert with its own (-x allow_cascade=%s): %s",
+            revision,
+            state.database,
+            listed,
+        )
+        return True
+    if stuck and state.parameters.allow_cascade == state.database:
+        raise UndoRefused(
+            f"seed {revision}: rows it did not insert reference its rows through keys that "
+            f"refuse deletes ({'; '.join(str(b) for b in stuck)}); remove or re-point those "
+            "rows first"
+        )
+    raise UndoRefused(
+        f"seed {revision}: rows it did not insert reference its rows ({listed}); the undo "
+        "never removes or changes them: remove or re-point them first, or pass "
+        f"-x allow_cascade={state.database} to let their foreign keys take them "
+        "(CASCADE and SET NULL only)"
+    )
+
+
+@dataclass(frozen=True)
+class PendingSequence:
+    """A key sequence to put back once the undo of ``revision`` has committed."""
+
+    revision: str
+    ledger_id: int
+    table: sa.Table
+    state: SequenceState
+
+
+def restore_sequences(run: Run) -> None:
+    """Put back the sequences of committed undos, where no remaining row uses the range.
+
+    Runs after the revisions' transactions, so a failed or interrupted downgrade (its
+    rows back after the rollback) never leaves a sequence below existing keys. If this
+    step itself cannot run, the sequences stay ahead: keys skip a range, nothing breaks.
+    """
+    for pending in run.take_after_commit():
+        try:
+            if run.ledger.status_of(pending.ledger_id) != Status.UNDONE:
+                continue  # its transaction rolled back: the rows are back
+            _restore_sequence(run, pending)
+            run.dialect.connection.commit()
+        except sa.exc.DBAPIError as err:
+            log.warning(
+                "seed %s: sequence %s left where it is (%s); new keys skip the seeded range",
+                pending.revision,
+                pending.state.name,
+                str(err.orig).splitlines()[0] if err.orig else err,
+            )
+            return
+
+
+def _restore_sequence(run: Run, pending: PendingSequence) -> None:
+    key = single_integer_key(pending.table)
+    if key is None:
         return
+    state = pending.state
     highest = run.dialect.scalar(sa.select(sa.func.max(key)))
     floor = state.last_value if state.last_value is not None else state.start - 1
     if highest is not None and highest > floor:
         log.info(
             "seed %s: sequence %s left as it is: rows with keys above %d remain",
-            revision,
+            pending.revision,
             state.name,
             floor,
         )
         return
     run.dialect.restore_sequence(state)
-    log.info("seed %s: sequence %s restored to its pre-seed value", revision, state.name)
+    log.info("seed %s: sequence %s restored to its pre-seed value", pending.revision, state.name)
 
 
 def _check_changed(revision: str, changed: dict[str, int], run: RunState) -> None:
