@@ -73,6 +73,19 @@ def outcome_json(outcome: object) -> dict[str, Any]:
             "cascade": outcome.cascade,
             "changed": {t.name: t.changed for t in outcome.tables if t.changed},
             "warnings": outcome.warnings,
+            # Rows the seed did not insert that reference its rows: the undo refuses
+            # while there are any (unless -x allow_cascade takes the removable ones).
+            "blocked_by": [
+                {
+                    "table": b.table,
+                    "constraint": b.constraint,
+                    "references": b.referenced,
+                    "on_delete": b.on_delete,
+                    "rows": b.rows,
+                }
+                for b in outcome.blockers
+            ],
+            "order": outcome.order,
         }
     raise TypeError(outcome)
 
@@ -103,6 +116,11 @@ def plan(outcomes: Sequence[object], title: str) -> None:
         if data.get("reason"):
             notes.append(f"{data['revision']}: {data['action']} because {data['reason']}")
         notes.extend(f"{data['revision']}: warning: {w}" for w in data.get("warnings", []))
+        if isinstance(outcome, UndoPlan):
+            notes.extend(
+                f"{outcome.revision}: refused: rows it did not insert reference its rows: {b}"
+                for b in outcome.blockers
+            )
     console.print(table)
     for note in notes:
         console.print(note, highlight=False)

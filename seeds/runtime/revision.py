@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from seeds.errors import ConfigurationError, OfflineUnsupported
+from seeds.errors import ConfigurationError, OfflineUnsupported, UndoRefused
 from seeds.runtime import undo
 from seeds.runtime.context import SeedContext
 from seeds.runtime.environment import Environment
@@ -184,9 +184,18 @@ class _Downgrade:
             run.ledger.mark_undone(record.id, revision)
             log.info("seed %s: was skipped in %s, nothing to undo", revision, record.environment)
             return
-        plan = undo.plan(run, record, self._seed.tables)
-        run.record(plan)
-        undo.execute(run, plan)
+        try:
+            plan = undo.plan(run, record, self._seed.tables)
+            run.record(plan)
+            undo.execute(run, plan)
+        except sa.exc.OperationalError as err:
+            # A lock or statement timeout: the transaction rolls back whole.
+            first = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+            raise UndoRefused(
+                f"seed {revision}: the undo stopped: {first}; nothing was removed (another "
+                "session may hold locks on its tables: retry when it is done, or change "
+                "-x lock_timeout / -x statement_timeout)"
+            ) from err
         run.ledger.mark_undone(record.id, revision)
 
 
