@@ -208,21 +208,29 @@ def share_lock(engine: sa.Engine) -> Iterator[sa.Connection]:
             conn.rollback()
 
 
+@pytest.mark.parametrize(
+    "locked",
+    [
+        "SELECT * FROM posts WHERE title = 'post of 2' FOR SHARE",  # the first delete
+        "SELECT * FROM users WHERE username = 'user1' FOR SHARE",  # the second one
+    ],
+    ids=["at-posts", "at-users"],
+)
 def test_an_undo_stopped_by_a_lock_leaves_every_sequence_ahead_of_the_rows(
     tmp_path: Path,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
     engine: sa.Engine,
     share_lock: sa.Connection,
+    locked: str,
 ) -> None:
     project = SeedProject(tmp_path / "proj", database_url, monkeypatch)
     project.revision("s1", SCHEMA_USERS)
     project.revision("s2", seed_users())
     project.upgrade("head")
     _app(engine, "INSERT INTO users (username, email) VALUES ('app', 'app@x')")
-    # posts go first and succeed; then users meet the row lock and the whole undo
-    # rolls back, posts included.
-    share_lock.execute(sa.text("SELECT * FROM users WHERE username = 'user1' FOR SHARE"))
+    # Whichever delete meets the lock, the whole undo rolls back, earlier deletes included.
+    share_lock.execute(sa.text(locked))
     with pytest.raises(CommandError, match="seed s2: the undo stopped: .*lock timeout"):
         project.downgrade("s1", lock_timeout="500ms")
     share_lock.rollback()
