@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from seeds.errors import EnvironmentBlocked as EnvironmentBlocked
     from seeds.errors import EnvironmentNotDeclared as EnvironmentNotDeclared
     from seeds.errors import GeometryError as GeometryError
+    from seeds.errors import LedgerDamaged as LedgerDamaged
     from seeds.errors import LedgerMismatch as LedgerMismatch
     from seeds.errors import OfflineUnsupported as OfflineUnsupported
     from seeds.errors import SeedDatabaseError as SeedDatabaseError
@@ -62,6 +63,7 @@ _ERRORS = (
     "EnvironmentBlocked",
     "EnvironmentNotDeclared",
     "GeometryError",
+    "LedgerDamaged",
     "LedgerMismatch",
     "OfflineUnsupported",
     "SeedDataError",
@@ -95,6 +97,7 @@ __all__ = [
     "geo",
     "GeometryError",
     "Lazy",
+    "LedgerDamaged",
     "LedgerMismatch",
     "OfflineUnsupported",
     "Pool",

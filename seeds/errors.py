@@ -107,6 +107,40 @@ class UndoRefused(SeedError):
     """A downgrade would delete seeded rows that were changed since, or rows it cannot tie."""
 
 
+class LedgerDamaged(UndoRefused):
+    """The ledger's keys of a seed run no longer match what the run recorded when it closed.
+
+    Someone deleted or edited rows of ``seed_ledger_keys``: the undo cannot tell which
+    rows are the seed's, so it deletes nothing.
+
+    Attributes:
+        revision: The seed revision being undone.
+        table: The seeded table whose keys do not add up.
+        expected: What the run recorded (``count``, ``sum`` of integer keys, ``checksum``
+            of other keys).
+        found: The same facts computed from the key rows now.
+    """
+
+    def __init__(
+        self, revision: str, table: str, *, expected: dict[str, int], found: dict[str, int]
+    ) -> None:
+        self.revision = revision
+        self.table = table
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"seed {revision}: the ledger's keys of table {table} were changed since the seed "
+            f"ran (recorded {_facts(expected)}; found {_facts(found)}), so the undo cannot tell "
+            "which rows are the seed's and deleted nothing; restore seed_ledger_keys from a "
+            "backup and downgrade again, or remove the seed's rows by hand and `alembic stamp` "
+            "the revision below it"
+        )
+
+
+def _facts(facts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in facts.items())
+
+
 class AnonymizeError(SeedError):
     """``seeds anonymize`` refused to run or could not finish; the database is unchanged.
 

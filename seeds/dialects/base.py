@@ -59,6 +59,14 @@ def python_row_hash(values: Iterable[object]) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
+def python_key_checksum(text: str) -> int:
+    """A stored key's text as a 60-bit integer (the first 15 hex digits of its md5).
+
+    Summed over a run's keys, it lets the ledger notice keys edited or removed since.
+    """
+    return int(hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:15], 16)
+
+
 def _jsonable(value: object) -> object:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
@@ -277,6 +285,11 @@ class Dialect:
         self, columns: Sequence[sa.ColumnElement[Any]], stored: sa.ColumnElement[Any]
     ) -> sa.ColumnElement[bool] | None:
         """``columns`` equal to the stored JSON key, in SQL; None where it cannot be said."""
+        return None
+
+    def key_checksum(self, stored: sa.ColumnElement[Any]) -> sa.ColumnElement[int] | None:
+        """A stored JSON key's text as a 60-bit integer, in SQL, the same number as
+        :func:`python_key_checksum`; None where keys are summed in Python."""
         return None
 
     def explain_integrity_error(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql as psql
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCLASS
+from sqlalchemy.dialects.postgresql import ARRAY, BIT, JSONB, REGCLASS
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateSchema
@@ -291,6 +291,11 @@ class PostgresDialect(Dialect):
         self, columns: Sequence[sa.ColumnElement[Any]], stored: sa.ColumnElement[Any]
     ) -> sa.ColumnElement[bool]:
         return sa.cast(sa.func.json_build_array(*columns), JSONB) == sa.cast(stored, JSONB)
+
+    def key_checksum(self, stored: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+        # 'x' || 15 hex digits read as a bit string is the number python_key_checksum gives.
+        digits = sa.literal("x", sa.Text) + sa.func.left(sa.func.md5(stored), 15)
+        return sa.cast(sa.cast(digits, BIT(60)), sa.BigInteger)
 
     def explain_integrity_error(
         self,

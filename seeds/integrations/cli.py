@@ -293,6 +293,35 @@ def anonymize(
 
 
 @main.command()
+@click.argument("environment", type=click.Choice([e.value for e in Environment]))
+@click.option(
+    "--database",
+    metavar="NAME",
+    required=True,
+    help="This database's name: the re-stamp must name the database it is meant for.",
+)
+@click.option("--schema", envvar="SCHEMA", default=None, help="PostgreSQL schema of the ledger.")
+@_JSON_OPTION
+def restamp(environment: str, database: str, schema: str | None, as_json: bool) -> None:
+    """Re-stamp an anonymized copy as ENVIRONMENT (staging, say).
+
+    A restored production copy stays protected as production (its stamp and its
+    ledger rows say so) until `seeds anonymize` has completed on it after
+    --mark-copy; then this records that it protects itself as ENVIRONMENT, so
+    development runs and downgrades no longer need -x allow_unsafe. Refused otherwise.
+    """
+    from seeds.tools import anonymize as anonymization
+
+    target = target_for(schema)
+    with connect(target) as conn:
+        report = anonymization.restamp(conn, Environment(environment), database)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+        return
+    render.restamp(report)
+
+
+@main.command()
 @click.option("--rows", default=100_000, show_default=True, help="Rows per strategy.")
 @click.option(
     "--write",

@@ -19,7 +19,7 @@ from seeds.runtime.run import SeedOutcome
 from seeds.runtime.undo import UndoPlan
 
 if TYPE_CHECKING:
-    from seeds.tools.anonymize import AnonymizeReport
+    from seeds.tools.anonymize import AnonymizeReport, RestampReport
     from seeds.tools.status import SeedStatus
     from seeds.tools.verification import RuleResult
 
@@ -181,3 +181,13 @@ def anonymization(report: AnonymizeReport) -> None:
             f"not marked as a copy: the real run needs --mark-copy {report.database}",
             highlight=False,
         )
+
+
+def restamp(report: RestampReport) -> None:
+    """Say what a re-stamp recorded."""
+    was = report.previous.value if report.previous else "unstamped"
+    console.print(
+        f"database {report.database!r} is now protected as {report.environment} "
+        f"(was {was}: {report.previous_reason})",
+        highlight=False,
+    )

@@ -125,7 +125,8 @@ def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Run
             for statement in dialect.schema_statements(connection.dialect, target.schema):
                 connection.execute(statement)
         database = dialect.database_name()
-        stamp = Ledger(dialect).stamp()
+        # The stamp cross-checked with the ledger's own rows (and accepted re-stamps).
+        stamp = Ledger(dialect).protection(database).environment
         override = protection.resolve_override(options.parameters.allow_unsafe, database)
         dry_run = bool(context.config.attributes.get(DRY_RUN))
         state = _run_state(options, database, override=override, stamp=stamp, dry_run=dry_run)

@@ -10,7 +10,14 @@ Three tables on their own MetaData, created on first use next to ``alembic_versi
   hash of the seeded values (so changed rows are found on undo), or one row per key
   range for bulk loads.
 - ``seed_ledger_events``: database-level facts: the environment the database was
-  first seeded under (its stamp) and every protection override.
+  first seeded under (its stamp), every protection override, copy marks, completed
+  anonymize runs and re-stamps of anonymized copies.
+
+A run's ``undo`` column also says, per table, how many keys it recorded and two
+checksums of them (``recorded``), computed by the database when the run closes, so
+an undo can tell the key rows were not deleted or edited since (:meth:`Ledger.check_keys`).
+Protection does not trust the stamp alone: :meth:`Ledger.protection` also reads the
+environments of the ledger's own rows.
 
 :class:`Ledger` does every read and write of these tables, the part Alembic's
 ``HeadMaintainer`` plays for ``alembic_version``: the rest of Seedchain asks it, and
@@ -22,7 +29,10 @@ row checks its rowcount and raises :class:`LedgerMismatch` otherwise.
 from __future__ import annotations
 
 import enum
+import functools
 import json
+import logging
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,14 +41,21 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from seeds.dialects import Dialect, bind
-from seeds.dialects.base import columns_in, python_row_hash, single_integer_key
-from seeds.errors import LedgerMismatch, OfflineUnsupported
+from seeds.dialects.base import (
+    columns_in,
+    python_key_checksum,
+    python_row_hash,
+    single_integer_key,
+)
+from seeds.errors import LedgerDamaged, LedgerMismatch, OfflineUnsupported
 from seeds.runtime.environment import Environment
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from seeds.runtime.parameters import Parameters
+
+log = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
 
@@ -127,6 +144,10 @@ class EventKind(enum.StrEnum):
     COPY = "copy"
     # One completed ``seeds anonymize`` run: which columns, how many rows.
     ANONYMIZE = "anonymize"
+    # ``seeds restamp``: an anonymized copy now protects itself as another
+    # environment; it names its database and counts only after a completed anonymize
+    # that followed the copy mark (see Ledger.protection).
+    RESTAMP = "restamp"
 
 
 events = sa.Table(
@@ -145,6 +166,33 @@ TABLE_NAMES = frozenset(t.name for t in metadata.sorted_tables)
 _KEY_COLUMNS = ["ledger_id", "table_name", "first_key", "last_key", "key", "row_hash"]
 # Keys per statement when the ledger has to name them one by one.
 _BATCH = 500
+
+# Key of the ``undo`` JSON holding, per table, what close_run found recorded:
+# {"count": keys, "sum": twice the sum of the integer keys, "checksum": sum of the
+# other keys' 60-bit md5 prefixes (null when nobody could compute it, offline)}.
+RECORDED = "recorded"
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The environment a database protects itself as, and why.
+
+    Attributes:
+        environment: Production when the stamp event or any ledger row says so
+            (unless an accepted re-stamp says otherwise); else the stamp, or None.
+        reason: Where that came from, for logs and messages.
+    """
+
+    environment: Environment | None
+    reason: str
+
+
+def _restamped_after(detail: str) -> int:
+    """The newest ledger row id a re-stamp covers (0, all rows count, when unreadable)."""
+    try:
+        return int(json.loads(detail)["after_run"])
+    except (ValueError, TypeError, KeyError):
+        return 0
 
 
 @dataclass(frozen=True)
@@ -248,6 +296,95 @@ class Ledger:
         )
         return self.dialect.scalar(mark.limit(1)) is not None
 
+    def _anonymized_copy(self, database: str, before: Any = None) -> sa.ColumnElement[bool]:
+        """SQL: a completed anonymize of ``database`` follows a copy mark naming it
+        (and precedes the event id ``before``, when given)."""
+        done, mark = events.alias("done"), events.alias("mark")
+        marked_first = sa.exists(
+            sa.select(1)
+            .select_from(mark)
+            .where(
+                mark.c.kind == EventKind.COPY.value,
+                mark.c.database == database,
+                mark.c.id < done.c.id,
+            )
+        )
+        conditions = [done.c.kind == EventKind.ANONYMIZE.value, done.c.database == database]
+        if before is not None:
+            conditions.append(done.c.id < before)
+        return sa.exists(sa.select(1).select_from(done).where(*conditions, marked_first))
+
+    def is_anonymized_copy(self, database: str) -> bool:
+        """True when a completed ``seeds anonymize`` of this database followed its copy
+        mark: the one state in which it may be re-stamped."""
+        if not sa.inspect(self.dialect.connection).has_table(events.name):
+            return False
+        return bool(self.dialect.scalar(sa.select(self._anonymized_copy(database))))
+
+    def record_restamp(self, environment: Environment, database: str, note: str) -> None:
+        """Record that an anonymized copy protects itself as ``environment`` from now on.
+
+        The event's detail keeps the newest ledger row id at this moment, so production
+        runs after the re-stamp are told from the ones it covers (clocks are too
+        coarse for that on SQLite).
+        """
+        self.create()
+        newest = self.dialect.scalar(sa.select(sa.func.max(ledger.c.id))) or 0
+        detail = json.dumps({"note": note, "after_run": int(newest)}, sort_keys=True)
+        self.record_event(EventKind.RESTAMP, environment, database, detail)
+
+    def protection(self, database: str) -> Protection:
+        """The environment protection goes by: the stamp, cross-checked with the ledger.
+
+        Production when the stamp event says so, or when any ``seed_ledger`` row
+        (applied, skipped or undone) ran under production, so deleting the stamp
+        event does not unprotect a production database. The one way out is an
+        accepted re-stamp naming this database (a completed anonymize after its copy
+        mark came first); production rows written after the re-stamp count again.
+        """
+        inspector = sa.inspect(self.dialect.connection)
+        has_events, has_runs = inspector.has_table(events.name), inspector.has_table(ledger.name)
+        stamp = self.stamp()
+        restamp = None
+        if has_events:
+            again = events.alias("again")
+            restamp = self.dialect.run(
+                sa.select(again.c.environment, again.c.detail)
+                .where(
+                    again.c.kind == EventKind.RESTAMP.value,
+                    again.c.database == database,
+                    self._anonymized_copy(database, before=again.c.id),
+                )
+                .order_by(again.c.id.desc())
+                .limit(1)
+            ).first()
+        production_runs = None
+        if has_runs:
+            query = sa.select(ledger.c.revision).where(
+                ledger.c.environment == Environment.PRODUCTION.value
+            )
+            if restamp is not None:
+                query = query.where(ledger.c.id > _restamped_after(restamp.detail))
+            production_runs = self.dialect.scalar(query.order_by(ledger.c.id).limit(1))
+        if production_runs is not None and stamp is not Environment.PRODUCTION:
+            why = (
+                f"seed {production_runs} ran under production after its re-stamp"
+                if restamp is not None
+                else f"seed {production_runs} ran under production, but the stamp event says "
+                f"{stamp.value if stamp else 'nothing (it is missing)'}"
+            )
+            log.warning("database %r is protected as production: %s", database, why)
+            return Protection(Environment.PRODUCTION, why)
+        if restamp is not None:
+            if production_runs is not None:
+                why = f"seed {production_runs} ran under production after its re-stamp"
+                return Protection(Environment.PRODUCTION, why)
+            environment = Environment(restamp.environment)
+            return Protection(environment, f"re-stamped {environment} after it was anonymized")
+        if stamp is None:
+            return Protection(None, "no stamp and no production seed runs")
+        return Protection(stamp, f"stamped {stamp} when first seeded")
+
     # -- runs -----------------------------------------------------------------------
     def open_run(
         self,
@@ -295,7 +432,11 @@ class Ledger:
         data_checksum: str,
         undo: Mapping[str, Any],
     ) -> None:
-        """Fill in what the run did, once its rows are written."""
+        """Fill in what the run did, once its rows are written.
+
+        ``undo`` is stored with what the key rows hold per table (``recorded``),
+        counted by the database in the same statement, online and in ``--sql``.
+        """
         self.dialect.execute(
             ledger.update()
             .where(ledger.c.id == run.ref)
@@ -303,7 +444,7 @@ class Ledger:
                 duration_ms=duration_ms,
                 row_counts=dict(row_counts),
                 data_checksum=data_checksum,
-                undo=dict(undo),
+                undo=self._undo_with_recorded(run.ref, undo),
             )
         )
 
@@ -338,6 +479,115 @@ class Ledger:
         )
         if result.rowcount != 1:
             raise LedgerMismatch(revision, ledger.name, expected=1, found=result.rowcount)
+
+    # -- what a closed run recorded, checked before its undo ---------------------------
+    def _recorded_facts(
+        self, ref: sa.ColumnElement[Any], table_name: str
+    ) -> tuple[sa.Select[int, int, int], bool]:
+        """One row of count, sum and checksum of a run's keys of one table (set-based),
+        and whether the checksum is in it (else it is NULL: keys go through Python)."""
+        k = ledger_keys.c
+        width = k.last_key - k.first_key + 1
+        # Numeric: no bigint overflow however large the keys; no division, so exact.
+        doubled = (sa.cast(k.first_key, sa.Numeric) + k.last_key) * width
+        count = sa.func.coalesce(sa.func.sum(sa.case((k.key.is_(None), width), else_=1)), 0)
+        total = sa.func.coalesce(sa.func.sum(sa.case((k.key.is_(None), doubled), else_=0)), 0)
+        server = self.dialect.key_checksum(k.key)
+        checksum = sa.func.coalesce(sa.func.sum(server), 0) if server is not None else sa.null()
+        query = sa.select(
+            sa.type_coerce(count, sa.BigInteger).label("count"),
+            sa.type_coerce(total, sa.BigInteger).label("sum"),
+            sa.type_coerce(checksum, sa.BigInteger).label("checksum"),
+        ).where(k.ledger_id == ref, k.table_name == table_name)
+        return query, server is not None
+
+    def _python_checksum(self, ref: sa.ColumnElement[Any], table_name: str) -> int | None:
+        """The checksum of a run's composite keys, summed here; None offline."""
+        if self.dialect.offline:
+            return None
+        k = ledger_keys.c
+        texts = self.dialect.run(
+            sa.select(sa.type_coerce(k.key, sa.Text)).where(
+                k.ledger_id == ref, k.table_name == table_name, k.key.is_not(None)
+            )
+        ).scalars()
+        return sum(python_key_checksum(text) for text in texts)
+
+    def _undo_with_recorded(self, ref: sa.ColumnElement[Any], undo: Mapping[str, Any]) -> Any:
+        """The ``undo`` JSON text with ``recorded`` filled in by the database.
+
+        Built as SQL concatenation of JSON fragments (bound literals) and the cast
+        aggregates, so the same statement renders deterministically in ``--sql``.
+        """
+        names = [entry["name"] for entry in undo.get("tables", [])]
+        if not names:
+            return {**undo, RECORDED: {}}
+        fixed = json.dumps({k: v for k, v in undo.items() if k != RECORDED}, sort_keys=True)
+        head = fixed[:-1] + (", " if fixed != "{}" else "") + json.dumps(RECORDED) + ": {"
+        parts: list[sa.ColumnElement[str]] = [sa.literal(head, sa.Text)]
+        for i, name in enumerate(names):
+            query, on_server = self._recorded_facts(ref, name)
+            facts = query.subquery()
+            checksum: sa.ColumnElement[str]
+            if on_server:
+                checksum = sa.cast(facts.c.checksum, sa.Text)
+            else:
+                value = self._python_checksum(ref, name)
+                checksum = sa.literal(json.dumps(value), sa.Text)
+            fragment = functools.reduce(
+                operator.add,
+                [
+                    sa.literal(
+                        ("" if i == 0 else ", ") + json.dumps(name) + ': {"checksum": ', sa.Text
+                    ),
+                    checksum,
+                    sa.literal(', "count": ', sa.Text),
+                    sa.cast(facts.c.count, sa.Text),
+                    sa.literal(', "sum": ', sa.Text),
+                    sa.cast(facts.c.sum, sa.Text),
+                    sa.literal("}", sa.Text),
+                ],
+            )
+            parts.append(sa.select(fragment).select_from(facts).scalar_subquery())
+        parts.append(sa.literal("}}", sa.Text))
+        return functools.reduce(operator.add, parts)
+
+    def recorded_now(self, ledger_id: int, table_name: str) -> dict[str, int | None]:
+        """Count, sum and checksum of a run's key rows of one table as they are now."""
+        ref = sa.literal(ledger_id, sa.BigInteger)
+        query, on_server = self._recorded_facts(ref, table_name)
+        row = self.dialect.run(query).one()
+        checksum = row.checksum if on_server else self._python_checksum(ref, table_name)
+        return {
+            "checksum": None if checksum is None else int(checksum),
+            "count": int(row.count),
+            "sum": int(row.sum),
+        }
+
+    def check_keys(self, record: Any) -> None:
+        """Compare a run's key rows with what it recorded when it closed.
+
+        Raises:
+            LedgerDamaged: key rows were deleted, added or edited since; nothing has
+                been deleted yet (call it before planning the undo).
+        """
+        recorded = (record.undo or {}).get(RECORDED)
+        if recorded is None:
+            # Runs closed before the ledger recorded these facts have nothing to compare.
+            log.info("seed %s: the ledger holds no key counts to check", record.revision)
+            return
+        for name, expected in sorted(recorded.items()):
+            found = self.recorded_now(record.id, name)
+            compared = ["count", "sum"]
+            if expected.get("checksum") is not None and found["checksum"] is not None:
+                compared.append("checksum")
+            if any(int(expected[fact]) != found[fact] for fact in compared):
+                raise LedgerDamaged(
+                    record.revision,
+                    name,
+                    expected={fact: int(expected[fact]) for fact in compared},
+                    found={fact: int(found[fact] or 0) for fact in compared},
+                )
 
     # -- keys of the rows a run inserted ----------------------------------------------
     def forget_keys(self, ledger_id: int) -> None:

@@ -1,10 +1,13 @@
 """Protected environments (Rails' idea): a production database guards itself.
 
-The ledger remembers the environment a database was first seeded under. A database
-stamped ``production`` refuses runs declared ``development`` or ``testing`` (their
-seeds are not for it) and any downgrade, unless the operator passes
-``-x allow_unsafe=<database name>``. Naming the database, not just saying "yes",
-means an override typed into the wrong terminal tab does nothing.
+The ledger remembers the environment a database was first seeded under, and every
+seed run's environment; :meth:`seeds.runtime.ledger.Ledger.protection` resolves them
+(a production stamp, or any production run, makes the database production unless an
+anonymized copy was re-stamped with ``seeds restamp``). A production database
+refuses runs declared ``development`` or ``testing`` (their seeds are not for it)
+and any downgrade, unless the operator passes ``-x allow_unsafe=<database name>``.
+Naming the database, not just saying "yes", means an override typed into the wrong
+terminal tab does nothing.
 """
 
 from __future__ import annotations

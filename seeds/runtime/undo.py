@@ -146,6 +146,7 @@ def cascade_reach(foreign_keys: ForeignKeys, seeded: set[str]) -> set[str]:
 
 def plan(run: Run, record: Any, tables: Sequence[sa.Table]) -> UndoPlan:
     """Work out how to undo the ledger ``record`` without changing anything."""
+    run.ledger.check_keys(record)  # a damaged ledger cannot say which rows are the seed's
     dialect, ledger, schema = run.dialect, run.ledger, run.state.schema
     conn = dialect.connection
     # Planning reads every seeded table: bounded like the deletes, so an undo that

@@ -11,6 +11,11 @@ keyed by the primary key per batch): a failure, including a unique violation the
 database still reports, leaves the database exactly as it was. A database is only
 rewritten when ``seed_ledger_events`` says it is a copy; ``mark_copy=<database name>``
 records that (in the same transaction).
+
+Once a copy is anonymized, :func:`restamp` (``seeds restamp``) may record that it now
+protects itself as another environment (staging, say): the ledger accepts that
+re-stamp only when it names this database and a completed anonymize followed the
+copy mark (:meth:`seeds.runtime.ledger.Ledger.protection`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from seeds.data.pseudonyms import (
     mask,
     shortest_column,
 )
-from seeds.errors import AnonymizeError, ConfigurationError
+from seeds.errors import AnonymizeError, ConfigurationError, EnvironmentBlocked
+from seeds.runtime.environment import Environment
 from seeds.runtime.ledger import EventKind, Ledger
 
 if TYPE_CHECKING:
@@ -231,6 +237,64 @@ def anonymize(
         rows=rows,
         seconds=seconds,
     )
+
+
+@dataclass(frozen=True)
+class RestampReport:
+    """What ``seeds restamp`` recorded.
+
+    Attributes:
+        database: The database's name.
+        environment: What it protects itself as from now on.
+        previous: What it protected itself as before, and why.
+    """
+
+    database: str
+    environment: Environment
+    previous: Environment | None
+    previous_reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return {
+            "database": self.database,
+            "environment": self.environment.value,
+            "previous": None if self.previous is None else self.previous.value,
+            "previous_reason": self.previous_reason,
+        }
+
+
+def restamp(conn: Connection, environment: Environment, database: str) -> RestampReport:
+    """Re-stamp an anonymized copy: protection goes by ``environment`` from now on.
+
+    Raises:
+        ConfigurationError: ``database`` names another database, or a transaction
+            is open on ``conn``.
+        EnvironmentBlocked: no completed anonymize of this database followed its copy
+            mark; nothing was recorded.
+    """
+    if conn.in_transaction():
+        raise ConfigurationError("restamp runs its own transaction; pass a connection outside one")
+    ledger = Ledger.on(conn)
+    with conn.begin():
+        actual = ledger.dialect.database_name()
+        if database != actual:
+            raise ConfigurationError(
+                f"--database {database!r} names another database; this one is {actual!r}. "
+                "A re-stamp must name the database it is meant for"
+            )
+        if not ledger.is_anonymized_copy(actual):
+            raise EnvironmentBlocked(
+                f"refusing to re-stamp database {actual!r} as {environment}: the ledger holds "
+                "no completed `seeds anonymize` of it after a copy mark; anonymize it first "
+                f"(seeds anonymize --mark-copy {actual})"
+            )
+        before = ledger.protection(actual)
+        was = before.environment.value if before.environment else "unstamped"
+        note = f"re-stamped {environment} after anonymize (was {was}: {before.reason})"
+        ledger.record_restamp(environment, actual, note)
+    log.warning("re-stamped database %r as %s (was %s)", actual, environment, was)
+    return RestampReport(actual, environment, before.environment, before.reason)
 
 
 def _record(ledger: Ledger, kind: EventKind, database: str, detail: str) -> None:
