@@ -72,9 +72,31 @@ def outcome_json(outcome: object) -> dict[str, Any]:
             "rows": outcome.rows_removed,
             "cascade": outcome.cascade,
             "changed": {t.name: t.changed for t in outcome.tables if t.changed},
+            # The first changed rows by key (at most CHANGED_KEYS_SHOWN per table).
+            "changed_keys": {
+                t.name: [[_json_value(v) for v in key] for key in t.changed_keys]
+                for t in outcome.tables
+                if t.changed
+            },
             "warnings": outcome.warnings,
         }
     raise TypeError(outcome)
+
+
+def _json_value(value: object) -> object:
+    """A key value as JSON holds it: numbers and text as they are, anything else as text."""
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _changed_note(revision: str, table: str, count: int, keys: Sequence[Sequence[Any]]) -> str:
+    shown = ", ".join(
+        str(key[0]) if len(key) == 1 else "(" + ", ".join(map(str, key)) + ")" for key in keys
+    )
+    first = f"first {len(keys)}: " if len(keys) < count else ""
+    rows = "row" if count == 1 else "rows"
+    return f"{revision}: {table}: {count:,} {rows} changed since seeded (keys {first}{shown})"
 
 
 def plan(outcomes: Sequence[object], title: str) -> None:
@@ -103,6 +125,9 @@ def plan(outcomes: Sequence[object], title: str) -> None:
         if data.get("reason"):
             notes.append(f"{data['revision']}: {data['action']} because {data['reason']}")
         notes.extend(f"{data['revision']}: warning: {w}" for w in data.get("warnings", []))
+        for name, count in data.get("changed", {}).items():
+            keys = data["changed_keys"].get(name, [])
+            notes.append(_changed_note(data["revision"], name, count, keys))
     console.print(table)
     for note in notes:
         console.print(note, highlight=False)
