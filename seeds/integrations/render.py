@@ -130,7 +130,8 @@ def plan(outcomes: Sequence[object], title: str) -> None:
             notes.append(_changed_note(data["revision"], name, count, keys))
     console.print(table)
     for note in notes:
-        console.print(note, highlight=False)
+        # One line per note however long (a list of keys), so it can be grepped.
+        console.print(note, highlight=False, soft_wrap=True)
 
 
 def verification(results: Sequence[RuleResult]) -> None:
