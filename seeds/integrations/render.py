@@ -72,6 +72,12 @@ def outcome_json(outcome: object) -> dict[str, Any]:
             "rows": outcome.rows_removed,
             "cascade": outcome.cascade,
             "changed": {t.name: t.changed for t in outcome.tables if t.changed},
+            # The first changed rows by key (at most CHANGED_KEYS_SHOWN per table).
+            "changed_keys": {
+                t.name: [[_json_value(v) for v in key] for key in t.changed_keys]
+                for t in outcome.tables
+                if t.changed
+            },
             "warnings": outcome.warnings,
             # Rows the seed did not insert that reference its rows: the undo refuses
             # while there are any (unless -x allow_cascade takes the removable ones).
@@ -88,6 +94,22 @@ def outcome_json(outcome: object) -> dict[str, Any]:
             "order": outcome.order,
         }
     raise TypeError(outcome)
+
+
+def _json_value(value: object) -> object:
+    """A key value as JSON holds it: numbers and text as they are, anything else as text."""
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _changed_note(revision: str, table: str, count: int, keys: Sequence[Sequence[Any]]) -> str:
+    shown = ", ".join(
+        str(key[0]) if len(key) == 1 else "(" + ", ".join(map(str, key)) + ")" for key in keys
+    )
+    first = f"first {len(keys)}: " if len(keys) < count else ""
+    rows = "row" if count == 1 else "rows"
+    return f"{revision}: {table}: {count:,} {rows} changed since seeded (keys {first}{shown})"
 
 
 def plan(outcomes: Sequence[object], title: str) -> None:
@@ -121,9 +143,13 @@ def plan(outcomes: Sequence[object], title: str) -> None:
                 f"{outcome.revision}: refused: rows it did not insert reference its rows: {b}"
                 for b in outcome.blockers
             )
+        for name, count in data.get("changed", {}).items():
+            keys = data["changed_keys"].get(name, [])
+            notes.append(_changed_note(data["revision"], name, count, keys))
     console.print(table)
     for note in notes:
-        console.print(note, highlight=False)
+        # One line per note however long (a list of keys), so it can be grepped.
+        console.print(note, highlight=False, soft_wrap=True)
 
 
 def verification(results: Sequence[RuleResult]) -> None:

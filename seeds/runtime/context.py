@@ -58,6 +58,9 @@ class TableLoad:
     table: sa.Table
     rows: int = 0
     hashed: list[str] = field(default_factory=list)
+    # Columns the application is expected to change (``@seed(volatile=...)``): never
+    # hashed, so updating only them is not a change of a seeded row.
+    volatile: list[str] = field(default_factory=list)
     sequence: SequenceState | None = None
     bulk: bool = False
     seconds: float = 0.0
@@ -69,6 +72,7 @@ class TableLoad:
             "name": self.table.name,
             "key": [c.name for c in self.table.primary_key.columns],
             "hashed": self.hashed,
+            "volatile": self.volatile,
             "bulk": self.bulk,
             "sequence": None
             if self.sequence is None
@@ -103,12 +107,14 @@ class SeedContext:
         ledger: Ledger,
         ledger_run: RunRef,
         settings: Mapping[str, Any],
+        volatile: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.revision = revision
         self.environment = environment
         self.parameters = parameters
         self.now: datetime = parameters.now
         self.tables: dict[str, sa.Table] = {t.name: t for t in tables}
+        self._volatile = {name: list(columns) for name, columns in (volatile or {}).items()}
         self._ledger = ledger
         self._dialect = ledger.dialect
         self._run = ledger_run
@@ -203,8 +209,9 @@ class SeedContext:
         """Stream tuples into ``table`` at COPY speed (PostgreSQL), in ``columns`` order.
 
         The key column must be among ``columns`` (use :meth:`reserve_keys`); rows are
-        not validated one by one, and their values are not hashed for the undo's
-        change check (the ledger keeps their key ranges).
+        not validated one by one. The ledger keeps their key ranges; once the seed
+        function returns, every bulk-written row is hashed over ``columns`` (the key
+        and volatile columns left out) for the undo's change check.
         """
         t = self._table(table)
         self._require_online()
@@ -217,6 +224,9 @@ class SeedContext:
                 table=t.name,
             )
         load = self._load(t)
+        # In table order, like insert(): a table both inserted into and bulk-loaded
+        # with the same columns has one set of hashed columns.
+        self._hash_columns(load, [c.name for c in t.c if c.name in columns and c is not key])
         load.bulk = True
         position = list(columns).index(key.name)
         keys: list[int] = []
@@ -332,6 +342,24 @@ class SeedContext:
         else:
             point.release()
 
+    def finish(self) -> None:
+        """Hash the rows :meth:`bulk` wrote, one statement per table; called by the seed
+        revision once its function has returned (so the hashes hold what the seed left)."""
+        for load in self.loads.values():
+            if not load.bulk:
+                continue
+            started = time.perf_counter()
+            hashed = self._ledger.hash_bulk_rows(self._run, load.table, load.hashed)
+            seconds = time.perf_counter() - started
+            load.seconds += seconds
+            log.info(
+                "seed %s: hashed %d bulk rows of %s in %.2f s",
+                self.revision,
+                hashed,
+                load.table.name,
+                seconds,
+            )
+
     def report(self) -> list[tuple[str, int, float]]:
         """(table, rows, rows per second) for every table written, in order."""
         return [
@@ -361,12 +389,15 @@ class SeedContext:
             # The sequence as it stood before this seed's first row: the downgrade
             # puts it back so up, down, up gives the same keys.
             sequence = None if self.offline else self._dialect.sequence_state(table)
-            self.loads[table.name] = TableLoad(table, sequence=sequence)
+            volatile = self._volatile.get(table.name, [])
+            self.loads[table.name] = TableLoad(table, sequence=sequence, volatile=volatile)
         return self.loads[table.name]
 
-    def _hash_columns(self, load: TableLoad, hashed: list[str]) -> list[str]:
+    def _hash_columns(self, load: TableLoad, columns: list[str]) -> list[str]:
         # The undo compares each row with a hash over these columns; one set per
-        # table keeps that comparison meaningful (adopt() hashes every column).
+        # table keeps that comparison meaningful (adopt() hashes every column,
+        # bulk() every column but the key). Volatile columns are never hashed.
+        hashed = [name for name in columns if name not in load.volatile]
         if load.hashed and load.hashed != hashed:
             raise SeedDataError(
                 f"sets columns {hashed}, but earlier rows of this seed set {load.hashed}; "
@@ -397,9 +428,10 @@ class SeedContext:
         *,
         conflict_on: list[str] | None,
     ) -> int | None:
-        hashed = self._hash_columns(load, validate_rows(self.revision, table, rows))
+        columns = validate_rows(self.revision, table, rows)
+        hashed = self._hash_columns(load, columns)
         inserted: int | None = 0
-        size = rows_per_statement(len(hashed))
+        size = rows_per_statement(len(columns))
         for start in range(0, len(rows), size):
             batch = rows[start : start + size]
             for row in batch:

@@ -7,8 +7,9 @@ Three tables on their own MetaData, created on first use next to ``alembic_versi
   undone): environment, time, duration, rows per table, Faker seed, reference time,
   checksums of the data and of the revision's source, the override used.
 - ``seed_ledger_keys``: the keys of the rows a run inserted, one row per key with a
-  hash of the seeded values (so changed rows are found on undo), or one row per key
-  range for bulk loads.
+  hash of the seeded values (so changed rows are found on undo), or, for bulk loads,
+  one row per key range (the key set) plus one hash row per key (``last_key`` NULL,
+  so only the ranges count as the key set).
 - ``seed_ledger_events``: database-level facts: the environment the database was
   first seeded under (its stamp), every protection override, copy marks, completed
   anonymize runs and re-stamps of anonymized copies.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import heapq
 import json
 import logging
 import operator
@@ -122,13 +124,15 @@ ledger_keys = sa.Table(
         nullable=False,
     ),
     sa.Column("table_name", sa.String(128), nullable=False),
-    # Integer single-column keys: a range (first = last for one row).
+    # Integer single-column keys: a range (first = last for one row). A bulk load's
+    # per-row hash rows have first_key = the row's key and last_key NULL: they never
+    # match a range condition, so the key set of a bulk load stays its ranges.
     sa.Column("first_key", sa.BigInteger),
     sa.Column("last_key", sa.BigInteger),
     # Any other key: a JSON array of the key columns' values.
     sa.Column("key", JsonText()),
-    # Hash of the seeded values of the row, to find rows changed since; NULL for
-    # bulk ranges, whose rows are not hashed one by one.
+    # Hash of the seeded values of the row (volatile columns left out), to find rows
+    # changed since; NULL for bulk ranges, whose rows have hash rows of their own.
     sa.Column("row_hash", sa.String(64)),
     sa.Index("ix_seed_ledger_keys_ledger_id", "ledger_id", "table_name"),
 )
@@ -166,6 +170,8 @@ TABLE_NAMES = frozenset(t.name for t in metadata.sorted_tables)
 _KEY_COLUMNS = ["ledger_id", "table_name", "first_key", "last_key", "key", "row_hash"]
 # Keys per statement when the ledger has to name them one by one.
 _BATCH = 500
+# Rows read back and hashed per round trip where rows are hashed in Python.
+_HASH_BATCH = 5_000
 
 # Key of the ``undo`` JSON holding, per table, what close_run found recorded:
 # {"count": keys, "sum": twice the sum of the integer keys, "checksum": sum of the
@@ -680,6 +686,59 @@ class Ledger:
         for start in range(0, len(ranges), 5_000):
             self.dialect.execute(statement, ranges[start : start + 5_000])
 
+    def hash_bulk_rows(self, run: RunRef, table: sa.Table, hashed: Sequence[str]) -> int:
+        """Hash every row the run bulk-wrote into ``table``; return how many were hashed.
+
+        Call once per table, after the run's last bulk write to it: the rows inside
+        the run's key ranges get one hash row each (``first_key`` = key, ``last_key``
+        NULL). One INSERT ... SELECT where the server hashes; elsewhere the rows are
+        read and hashed in Python in bounded batches.
+        """
+        key = single_integer_key(table)
+        assert key is not None  # bulk() accepts only tables with one integer key
+        k = ledger_keys.c
+        ranges = ledger_keys.alias("bulk_ranges")
+        r = ranges.c
+        is_range = sa.and_(
+            r.ledger_id == run.ref,
+            r.table_name == table.name,
+            r.row_hash.is_(None),
+            r.key.is_(None),
+            r.last_key.is_not(None),
+        )
+        server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
+        if server_hash is not None:
+            record = ledger_keys.insert().from_select(
+                [k.ledger_id, k.table_name, k.first_key, k.row_hash],
+                sa.select(run.ref, sa.literal(table.name, sa.String), key, server_hash)
+                .select_from(table.join(ranges, key.between(r.first_key, r.last_key)))
+                .where(is_range),
+            )
+            return int(self.dialect.run(record.execution_options(preserve_rowcount=True)).rowcount)
+        hashed_rows = 0
+        spans = self.dialect.run(sa.select(r.first_key, r.last_key).where(is_range)).all()
+        selected = sa.select(key, *(table.c[n] for n in hashed)).order_by(key)
+        for first, last in spans:
+            start = first
+            while start <= last:
+                batch = self.dialect.run(
+                    selected.where(key.between(start, last)).limit(_HASH_BATCH)
+                ).all()
+                if not batch:
+                    break
+                payload = [
+                    {
+                        "table_name": table.name,
+                        "first_key": row[0],
+                        "row_hash": python_row_hash(row[1:]),
+                    }
+                    for row in batch
+                ]
+                self.dialect.execute(ledger_keys.insert().values(ledger_id=run.ref), payload)
+                hashed_rows += len(batch)
+                start = batch[-1][0] + 1
+        return hashed_rows
+
     def refresh_hashes(self, run: RunRef, table: sa.Table, hashed: Sequence[str]) -> None:
         """Re-hash recorded rows after the seed itself updated them (cycle loads)."""
         server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
@@ -723,26 +782,35 @@ class Ledger:
         """How many recorded rows no longer hold the values the seed wrote."""
         ref = sa.literal(ledger_id, sa.BigInteger)
         server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
-        k = ledger_keys.c
-        matches = self._matches(table, ref)
-        if server_hash is not None and matches is not None:
+        joined = self._hashed_join(table, ref)
+        if server_hash is not None and joined is not None:
             query = (
                 sa.select(sa.func.count())
-                .select_from(table.join(ledger_keys, matches))
-                .where(k.row_hash.is_not(None), server_hash != k.row_hash)
+                .select_from(table.join(ledger_keys, joined))
+                .where(server_hash != ledger_keys.c.row_hash)
             )
             return self.dialect.scalar(query) or 0
+        return sum(1 for _ in self._changed_in_python(table, ref, hashed))
+
+    def changed_keys(
+        self, ledger_id: int, table: sa.Table, hashed: Sequence[str], *, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """The keys of the first ``limit`` changed rows (by key), as :meth:`changed_rows`
+        counts them: one query where the server hashes, else a pass in Python."""
+        ref = sa.literal(ledger_id, sa.BigInteger)
         pk = list(table.primary_key.columns)
-        changed = 0
-        for batch in self._recorded_batches(table, ref):
-            expected = {key: row_hash for key, row_hash in batch if row_hash}
-            if not expected:
-                continue
-            where = columns_in(pk, list(expected))
-            for row in self.dialect.run(sa.select(*pk, *(table.c[n] for n in hashed)).where(where)):
-                if python_row_hash(row[len(pk) :]) != expected.get(tuple(row[: len(pk)])):
-                    changed += 1
-        return changed
+        server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
+        joined = self._hashed_join(table, ref)
+        if server_hash is not None and joined is not None:
+            query = (
+                sa.select(*pk)
+                .select_from(table.join(ledger_keys, joined))
+                .where(server_hash != ledger_keys.c.row_hash)
+                .order_by(*pk)
+                .limit(limit)
+            )
+            return [tuple(row) for row in self.dialect.run(query)]
+        return heapq.nsmallest(limit, self._changed_in_python(table, ref, hashed))
 
     def null_recorded(self, ledger_id: int, table: sa.Table, columns: Sequence[str]) -> None:
         """Set ``columns`` to NULL in the rows the run inserted (a cycle's nullable key,
@@ -802,6 +870,51 @@ class Ledger:
             return None
         return sa.and_(k.ledger_id == ref, k.table_name == table.name, matches)
 
+    def _hashed_join(
+        self, table: sa.Table, ref: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[bool] | None:
+        """Join condition of ``table``'s rows with this run's hash rows (one per row);
+        None where the dialect cannot compare a composite key in SQL.
+
+        Every hash row of an integer key has ``first_key`` = the row's key (per-row
+        key rows and bulk hash rows alike), so the join is an equality.
+        """
+        k = ledger_keys.c
+        int_key = single_integer_key(table)
+        matches = (
+            int_key == k.first_key
+            if int_key is not None
+            else self.dialect.key_matches(list(table.primary_key.columns), k.key)
+        )
+        if matches is None:
+            return None
+        return sa.and_(
+            k.ledger_id == ref, k.table_name == table.name, k.row_hash.is_not(None), matches
+        )
+
+    def _changed_in_python(
+        self, table: sa.Table, ref: sa.ColumnElement[Any], hashed: Sequence[str]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Keys of recorded rows whose values no longer hash as recorded (Python's hash)."""
+        k = ledger_keys.c
+        pk = list(table.primary_key.columns)
+        integer = single_integer_key(table) is not None
+        recorded = self.dialect.run(
+            sa.select(k.key, k.first_key, k.row_hash).where(
+                k.ledger_id == ref, k.table_name == table.name, k.row_hash.is_not(None)
+            )
+        ).all()
+        for start in range(0, len(recorded), _BATCH):
+            expected = {
+                (row.first_key,) if integer else tuple(row.key): row.row_hash
+                for row in recorded[start : start + _BATCH]
+            }
+            where = columns_in(pk, list(expected))
+            for row in self.dialect.run(sa.select(*pk, *(table.c[n] for n in hashed)).where(where)):
+                key = tuple(row[: len(pk)])
+                if python_row_hash(row[len(pk) :]) != expected.get(key):
+                    yield key
+
     def _recorded_filter(
         self, table: sa.Table, ref: sa.ColumnElement[Any]
     ) -> sa.ColumnElement[bool] | None:
@@ -857,6 +970,8 @@ class Ledger:
         for row in rows:
             if row.key is not None:
                 pairs.append((tuple(row.key), row.row_hash))
+            elif row.last_key is None:
+                continue  # a bulk row's hash; its key is in the run's range rows
             else:
                 pairs.extend(((n,), row.row_hash) for n in range(row.first_key, row.last_key + 1))
         for start in range(0, len(pairs), _BATCH):

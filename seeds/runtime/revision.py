@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,8 @@ class SeedRevision:
     """An Alembic ``upgrade`` callable that runs a seed; ``.downgrade`` undoes it.
 
     Build it with :func:`seed`. Attributes mirror the declaration: ``environments``,
-    ``tables``, and ``function`` (the seed itself).
+    ``tables``, ``volatile`` (table name -> columns left out of row hashes), and
+    ``function`` (the seed itself).
     """
 
     def __init__(
@@ -59,10 +60,12 @@ class SeedRevision:
         function: SeedFunction,
         environments: frozenset[Environment],
         tables: Sequence[sa.Table],
+        volatile: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.function = function
         self.environments = environments
         self.tables = list(tables)
+        self.volatile: dict[str, list[str]] = {k: list(v) for k, v in (volatile or {}).items()}
         self.__name__ = "upgrade"  # Alembic logs steps by their function's name
         self.__doc__ = function.__doc__
         self.downgrade = _Downgrade(self)
@@ -122,9 +125,11 @@ class SeedRevision:
             ledger=ledger,
             ledger_run=ledger_run,
             settings=state.settings,
+            volatile=self.volatile,
         )
         started = time.perf_counter()
         self.function(ctx)
+        ctx.finish()
         duration_ms = round((time.perf_counter() - started) * 1000)
         counts = {name: load.rows for name, load in ctx.loads.items()}
         ledger.close_run(
@@ -200,7 +205,10 @@ class _Downgrade:
 
 
 def seed(
-    *, environments: Iterable[str | Environment], tables: Sequence[sa.Table]
+    *,
+    environments: Iterable[str | Environment],
+    tables: Sequence[sa.Table],
+    volatile: Mapping[str, Sequence[str]] | None = None,
 ) -> Callable[[SeedFunction], SeedRevision]:
     """Declare a seed revision's ``upgrade``; see the module docstring for an example.
 
@@ -209,9 +217,13 @@ def seed(
         tables: The tables it writes, as they are at this revision (``sa.Table`` on
             a MetaData of the revision's own, with their primary keys), never the
             application's current models.
+        volatile: Per table name, the columns the application is expected to change
+            in seeded rows (``{"users": ["last_seen"]}``). They are left out of the
+            row hashes, so the downgrade does not count such an update as a change.
 
     Raises:
-        ConfigurationError: an unknown environment, or a table without primary key.
+        ConfigurationError: an unknown environment, a table without primary key, or
+            a volatile table or column the seed does not declare.
     """
     envs = frozenset(Environment.parse(str(e), "seed(environments=...)") for e in environments)
     if not envs:
@@ -223,8 +235,42 @@ def seed(
                 f"seed table {name!r} must be an sa.Table with its primary key declared "
                 "(the downgrade removes rows by key)"
             )
+    checked = _volatile_columns(volatile or {}, tables)
 
     def decorate(function: SeedFunction) -> SeedRevision:
-        return SeedRevision(function, envs, tables)
+        return SeedRevision(function, envs, tables, checked)
 
     return decorate
+
+
+def _volatile_columns(
+    volatile: Mapping[str, Sequence[str]], tables: Sequence[sa.Table]
+) -> dict[str, list[str]]:
+    """``seed(volatile=...)`` checked against the declared tables, columns in table order."""
+    by_name = {t.name: t for t in tables}
+    checked: dict[str, list[str]] = {}
+    for name, columns in volatile.items():
+        table = by_name.get(name)
+        if table is None:
+            raise ConfigurationError(
+                f"seed(volatile=...) names table {name!r}, which is not among "
+                f"tables=[{', '.join(sorted(by_name))}]; declare it or remove it from volatile"
+            )
+        if isinstance(columns, str):
+            raise ConfigurationError(
+                f"seed(volatile=...) for table {name!r} is the string {columns!r}; give a "
+                f'list of column names, e.g. {{"{name}": ["{columns}"]}}'
+            )
+        for column in columns:
+            if column not in table.c:
+                raise ConfigurationError(
+                    f"seed(volatile=...) names column {name}.{column}, which table {name} "
+                    f"does not have (it has {', '.join(table.c.keys())})"
+                )
+            if table.c[column].primary_key:
+                raise ConfigurationError(
+                    f"seed(volatile=...) names column {name}.{column}, part of the primary "
+                    "key; the downgrade finds rows by key, so a key column cannot be volatile"
+                )
+        checked[name] = [c.name for c in table.c if c.name in set(columns)]
+    return checked

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# How many changed rows a plan names by key, per table.
+CHANGED_KEYS_SHOWN = 10
+
 
 @dataclass(frozen=True)
 class TableUndo:
@@ -52,6 +55,8 @@ class TableUndo:
     total: int
     changed: int
     sequence: SequenceState | None
+    # Keys of the first changed rows (by key), at most CHANGED_KEYS_SHOWN of them.
+    changed_keys: tuple[tuple[Any, ...], ...] = ()
 
     @property
     def name(self) -> str:
@@ -156,16 +161,24 @@ def plan(run: Run, record: Any, tables: Sequence[sa.Table]) -> UndoPlan:
     found = []
     for table, entry in _table_map(tables, record):
         sequence = entry.get("sequence")
+        # Bulk rows are hashed too (a run from before bulk hashing has no hash rows,
+        # and so counts no changes); volatile columns were never part of the hash.
+        hashed = entry.get("hashed", [])
+        changed = ledger.changed_rows(record.id, table, hashed)
+        changed_keys = (
+            ledger.changed_keys(record.id, table, hashed, limit=CHANGED_KEYS_SHOWN)
+            if changed
+            else []
+        )
         found.append(
             TableUndo(
                 table=table,
                 seeded=int(record.row_counts.get(table.name, 0)),
                 present=ledger.count_recorded(record.id, table),
                 total=dialect.row_count(table),
-                changed=0
-                if entry.get("bulk")
-                else ledger.changed_rows(record.id, table, entry["hashed"]),
+                changed=changed,
                 sequence=None if sequence is None else SequenceState(**sequence),
+                changed_keys=tuple(changed_keys),
             )
         )
     # Reflected once: both the TRUNCATE reach and the unindexed-key warning need them.
