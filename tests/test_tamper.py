@@ -409,8 +409,10 @@ downgrade = upgrade.downgrade
     project.upgrade("s2", env="development")
     keys = ledger.ledger_keys
     with engine.connect() as conn:
-        assert conn.scalar(sa.select(sa.func.count()).select_from(keys)) == 1  # one range
-    assert _execute(engine, "UPDATE seed_ledger_keys SET last_key = last_key - 1") == 1
+        ranges = sa.select(sa.func.count()).where(keys.c.last_key.is_not(None))
+        assert conn.scalar(ranges) == 1  # one range (plus a hash row per bulk row)
+    shorten = "UPDATE seed_ledger_keys SET last_key = last_key - 1 WHERE last_key IS NOT NULL"
+    assert _execute(engine, shorten) == 1
     statements.clear()
     with pytest.raises(CommandError, match=r"table users .*recorded count 30.*found count 29"):
         project.downgrade("s1", env="development")
