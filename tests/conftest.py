@@ -32,8 +32,9 @@ TEMPLATE_DB = f"seedchain_test_template_{os.getpid()}"
 CAPABILITIES: dict[str, frozenset[str]] = {
     # TRUNCATE ... RESTART IDENTITY for an undo that is provably the whole table; an
     # advisory lock that serialises concurrent deploys; --sql output that records the
-    # keys a seed inserts (the keys come back from INSERT ... RETURNING in the SQL).
-    "postgresql": frozenset({"truncate", "deploy_lock", "offline_inserts"}),
+    # keys a seed inserts (the keys come back from INSERT ... RETURNING in the SQL);
+    # a dry run (seeds plan) that rolls schema changes back too.
+    "postgresql": frozenset({"truncate", "deploy_lock", "offline_inserts", "dry_run"}),
     "sqlite": frozenset(),
 }
 

@@ -301,6 +301,7 @@ def _twelve_devices_and_one_user_changed(
     return user2, changed
 
 
+@pytest.mark.requires("dry_run")
 def test_plan_downgrade_json_lists_the_first_changed_keys(
     project: SeedProject, engine: sa.Engine
 ) -> None:
@@ -311,6 +312,7 @@ def test_plan_downgrade_json_lists_the_first_changed_keys(
     assert outcome["changed_keys"] == {"users": [[user2]], "devices": [[k] for k in changed[:10]]}
 
 
+@pytest.mark.requires("dry_run")
 def test_plan_downgrade_table_lists_the_first_changed_keys(
     project: SeedProject, engine: sa.Engine
 ) -> None:
@@ -321,17 +323,8 @@ def test_plan_downgrade_table_lists_the_first_changed_keys(
     assert f"s2: devices: 12 rows changed since seeded (keys first 10: {shown})\n" in text
 
 
-def test_plan_downgrade_changes_nothing(
-    project: SeedProject, engine: sa.Engine, backend: str, request: pytest.FixtureRequest
-) -> None:
-    if backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="on SQLite the dry run's rollback does not undo a downgrade "
-                "(also without bulk rows or volatile columns)",
-            )
-        )
+@pytest.mark.requires("dry_run")
+def test_plan_downgrade_changes_nothing(project: SeedProject, engine: sa.Engine) -> None:
     _twelve_devices_and_one_user_changed(project, engine)
     _plan(project, "--json")
     assert version(engine) == "s2"

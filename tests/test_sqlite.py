@@ -133,3 +133,24 @@ def test_the_database_name_is_the_whole_file_path(project: SeedProject, engine: 
     with pytest.raises(CommandError, match="names another database"):
         project.upgrade("head", env="development", allow_unsafe="db.sqlite")
     assert version(engine) == "s2"
+
+
+def test_a_plan_is_refused_because_sqlite_commits_schema_changes_at_once(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    """A dry run rolls everything back; SQLite (through Python's driver) commits DDL
+    as it runs, so a plan there would leave tables behind: it is refused instead."""
+    project.revision("s2", seed_users())
+    plan = run_cli(
+        "seeds",
+        "plan",
+        "--json",
+        "-x",
+        "env=development",
+        env={"DATABASE_URL": project.url},
+        cwd=project.root,
+    )
+    assert plan.returncode == 1
+    assert "sqlite cannot do for schema changes" in plan.stderr
+    assert "run the migration on a copy of the database" in plan.stderr
+    assert sa.inspect(engine).get_table_names() == []

@@ -128,6 +128,9 @@ class Dialect:
     # data-modifying CTE): rows and their ledger keys are written as one statement,
     # online and in --sql output alike.
     records_in_one_statement: ClassVar[bool] = False
+    # Schema changes roll back with the transaction, so a dry run of a whole chain
+    # (`seeds plan`) can leave nothing behind.
+    transactional_ddl: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -192,6 +192,7 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     can_truncate = True
     records_in_one_statement = True
+    transactional_ddl = True
 
     def database_name(self) -> str:
         return str(self.scalar(sa.select(sa.func.current_database())))

@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from seeds.data.streams import derive_seed
 from seeds.dialects import bind, dialect_class
-from seeds.errors import SeedError
+from seeds.errors import ConfigurationError, SeedError
 from seeds.runtime import protection, undo
 from seeds.runtime.database import Target, describe_connect_error, find_project_root
 from seeds.runtime.environment import Environment
@@ -135,15 +135,24 @@ def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Run
             _record_override(run, f"ran {options.environment} against production")
         dialect.set_session_lock_timeout(options.parameters.lock_timeout)
         connection.commit()
+        # A dry run's one outer transaction begins before Alembic looks at the
+        # connection: Alembic then sees a transaction it does not own and commits
+        # nothing itself. (Begun later, Alembic would commit it after the first
+        # revision wherever DDL is not transactional, as on SQLite.)
+        if dry_run and not dialect.transactional_ddl:
+            raise ConfigurationError(
+                f"seeds plan runs the migration in one transaction and rolls it back, "
+                f"which {dialect.name} cannot do for schema changes (they commit at once); "
+                "run the migration on a copy of the database instead"
+            )
+        outer = connection.begin() if dry_run else None
         _configure(options, target_metadata, connection=connection, dry_run=dry_run)
         context.config.attributes[ATTRIBUTE] = run
         migration_context = context.get_context()
         _guard_downgrades(migration_context, run, record=not dry_run)
-        if dry_run:
-            # One outer transaction, always rolled back. Alembic sees it and leaves
-            # committing to its owner, so nothing of the run stays: schema, rows
-            # and ledger alike. No deploy lock: nothing is going to change.
-            outer = connection.begin()
+        if outer is not None:
+            # Always rolled back, so nothing of the run stays: schema, rows and ledger
+            # alike. No deploy lock: nothing is going to change.
             try:
                 context.run_migrations()
             finally:
