@@ -1,35 +1,14 @@
-"""The seed ledger: what every seed revision run did, and how to undo it exactly.
+"""The keys of the rows each seed run inserted: recording them, matching them, checking them.
 
-Three tables on their own MetaData, created on first use next to ``alembic_version``
-(same schema, through the search path):
-
-- ``seed_ledger``: one row per run of a seed revision (applied, skipped, later
-  undone): environment, time, duration, rows per table, Faker seed, reference time,
-  checksums of the data and of the revision's source, the override used.
-- ``seed_ledger_keys``: the keys of the rows a run inserted, one row per key with a
-  hash of the seeded values (so changed rows are found on undo), or, for bulk loads,
-  one row per key range (the key set) plus one hash row per key (``last_key`` NULL,
-  so only the ranges count as the key set).
-- ``seed_ledger_events``: database-level facts: the environment the database was
-  first seeded under (its stamp), every protection override, copy marks, completed
-  anonymize runs and re-stamps of anonymized copies.
-
-A run's ``undo`` column also says, per table, how many keys it recorded and two
-checksums of them (``recorded``), computed by the database when the run closes, so
-an undo can tell the key rows were not deleted or edited since (:meth:`Ledger.check_keys`).
-Protection does not trust the stamp alone: :meth:`Ledger.protection` also reads the
-environments of the ledger's own rows.
-
-:class:`Ledger` does every read and write of these tables, the part Alembic's
-``HeadMaintainer`` plays for ``alembic_version``: the rest of Seedchain asks it, and
-never names a ledger table. It works over a bound :class:`~seeds.dialects.Dialect`,
-so the same calls run online or render ``--sql``. Every write that must touch one
-row checks its rowcount and raises :class:`LedgerMismatch` otherwise.
+:class:`KeyRecords` is the half of the ledger that works on ``seed_ledger_keys``: the
+recorded insert (rows and their keys in one statement where the dialect can), bulk
+ranges and their row hashes, adoption, and the set-based queries of the undo (count,
+change check, delete), plus the check that a closed run's keys are still the ones it
+recorded. :class:`~seeds.runtime.ledger.Ledger` is built on it.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import heapq
 import json
@@ -40,132 +19,28 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.schema import CreateIndex, CreateTable
 
-from seeds.dialects import Dialect, bind
+from seeds.dialects import Dialect
 from seeds.dialects.base import (
     columns_in,
     python_key_checksum,
     python_row_hash,
     single_integer_key,
 )
-from seeds.errors import LedgerDamaged, LedgerMismatch, OfflineUnsupported
-from seeds.runtime.environment import Environment
+from seeds.errors import LedgerDamaged, OfflineUnsupported
+from seeds.runtime.ledger.tables import (
+    Status,
+    ledger,
+    ledger_keys,
+)
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    pass
 
-    from seeds.runtime.parameters import Parameters
 
 log = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
-
-metadata = sa.MetaData()
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY, never a BIGINT one.
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-class JsonText(sa.types.TypeDecorator[Any]):
-    """JSON kept as text: renders as a literal in --sql output (sa.JSON cannot),
-    and reads the same on every dialect. Keys are sorted so equal data is equal text.
-    """
-
-    impl = sa.Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
-        return None if value is None else json.dumps(value, sort_keys=True)
-
-    def process_literal_param(self, value: Any, dialect: sa.Dialect) -> str:
-        return "null" if value is None else json.dumps(value, sort_keys=True)
-
-    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> Any:
-        return None if value is None else json.loads(value)
-
-
-class Status(enum.StrEnum):
-    """State of one ledger row."""
-
-    APPLIED = "applied"
-    SKIPPED = "skipped"
-    UNDONE = "undone"
-
-
-ledger = sa.Table(
-    "seed_ledger",
-    metadata,
-    sa.Column("id", _Id, sa.Identity(), primary_key=True),
-    sa.Column("revision", sa.String(64), nullable=False),
-    sa.Column("environment", sa.String(20), nullable=False),
-    sa.Column("status", sa.String(10), nullable=False),
-    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("undone_at", sa.DateTime(timezone=True)),
-    sa.Column("duration_ms", sa.Integer, nullable=False),
-    sa.Column("row_counts", JsonText(), nullable=False),
-    sa.Column("faker_seed", sa.BigInteger, nullable=False),
-    sa.Column("reference_time", sa.String(40), nullable=False),
-    sa.Column("data_checksum", sa.String(64)),
-    sa.Column("source_checksum", sa.String(64), nullable=False),
-    # Per table: key columns, the sequence before and after, how rows were keyed.
-    sa.Column("undo", JsonText(), nullable=False),
-    sa.Column("override", sa.String(200)),
-    sa.Index("ix_seed_ledger_revision", "revision"),
-)
-
-ledger_keys = sa.Table(
-    "seed_ledger_keys",
-    metadata,
-    sa.Column(
-        "ledger_id",
-        _Id,
-        sa.ForeignKey("seed_ledger.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    sa.Column("table_name", sa.String(128), nullable=False),
-    # Integer single-column keys: a range (first = last for one row). A bulk load's
-    # per-row hash rows have first_key = the row's key and last_key NULL: they never
-    # match a range condition, so the key set of a bulk load stays its ranges.
-    sa.Column("first_key", sa.BigInteger),
-    sa.Column("last_key", sa.BigInteger),
-    # Any other key: a JSON array of the key columns' values.
-    sa.Column("key", JsonText()),
-    # Hash of the seeded values of the row (volatile columns left out), to find rows
-    # changed since; NULL for bulk ranges, whose rows have hash rows of their own.
-    sa.Column("row_hash", sa.String(64)),
-    sa.Index("ix_seed_ledger_keys_ledger_id", "ledger_id", "table_name"),
-)
-
-
-class EventKind(enum.StrEnum):
-    """Kinds of database-level ledger events."""
-
-    STAMP = "stamp"
-    OVERRIDE = "override"
-    # ``seeds anonymize --mark-copy``: this database is a copy (of production, say)
-    # whose personal data may be rewritten; the event names the database it marks.
-    COPY = "copy"
-    # One completed ``seeds anonymize`` run: which columns, how many rows.
-    ANONYMIZE = "anonymize"
-    # ``seeds restamp``: an anonymized copy now protects itself as another
-    # environment; it names its database and counts only after a completed anonymize
-    # that followed the copy mark (see Ledger.protection).
-    RESTAMP = "restamp"
-
-
-events = sa.Table(
-    "seed_ledger_events",
-    metadata,
-    sa.Column("id", _Id, sa.Identity(), primary_key=True),
-    sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("environment", sa.String(20), nullable=False),
-    sa.Column("database", sa.String(200), nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-)
-
-TABLE_NAMES = frozenset(t.name for t in metadata.sorted_tables)
 
 _KEY_COLUMNS = ["ledger_id", "table_name", "first_key", "last_key", "key", "row_hash"]
 # Keys per statement when the ledger has to name them one by one.
@@ -180,28 +55,6 @@ RECORDED = "recorded"
 
 
 @dataclass(frozen=True)
-class Protection:
-    """The environment a database protects itself as, and why.
-
-    Attributes:
-        environment: Production when the stamp event or any ledger row says so
-            (unless an accepted re-stamp says otherwise); else the stamp, or None.
-        reason: Where that came from, for logs and messages.
-    """
-
-    environment: Environment | None
-    reason: str
-
-
-def _restamped_after(detail: str) -> int:
-    """The newest ledger row id a re-stamp covers (0, all rows count, when unreadable)."""
-    try:
-        return int(json.loads(detail)["after_run"])
-    except (ValueError, TypeError, KeyError):
-        return 0
-
-
-@dataclass(frozen=True)
 class RunRef:
     """An open ledger row: its id online, and an SQL expression naming it either way.
 
@@ -213,278 +66,11 @@ class RunRef:
     ref: sa.ColumnElement[Any]
 
 
-class Ledger:
-    """The ledger of one database, over one bound dialect.
-
-    Args:
-        dialect: The run's dialect (online, or rendering ``--sql``).
-    """
+class KeyRecords:
+    """Reads and writes of ``seed_ledger_keys`` over one bound dialect."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
-
-    @classmethod
-    def on(cls, conn: Connection) -> Ledger:
-        """The ledger of the database behind ``conn`` (for tools outside a migration)."""
-        return cls(bind(conn))
-
-    # -- the tables -----------------------------------------------------------------
-    def create(self) -> None:
-        """Create the ledger tables when missing; safe every time, offline too."""
-        for table in metadata.sorted_tables:
-            self.dialect.execute(CreateTable(table, if_not_exists=True))
-            for index in table.indexes:
-                self.dialect.execute(CreateIndex(index, if_not_exists=True))
-
-    def exists(self) -> bool:
-        """True when the ledger tables are there."""
-        return sa.inspect(self.dialect.connection).has_table(ledger.name)
-
-    def drop(self) -> None:
-        """Drop the ledger tables (benchmarks and tests start from nothing)."""
-        metadata.drop_all(self.dialect.connection, checkfirst=True)
-
-    # -- database-level events --------------------------------------------------------
-    def stamp(self) -> Environment | None:
-        """The environment the database was first seeded under, or None."""
-        if not sa.inspect(self.dialect.connection).has_table(events.name):
-            return None
-        value = self.dialect.scalar(
-            sa.select(events.c.environment)
-            .where(events.c.kind == EventKind.STAMP)
-            .order_by(events.c.id)
-            .limit(1)
-        )
-        return Environment(value) if value else None
-
-    def stamp_if_new(self, environment: Environment, database: str) -> None:
-        """Record the environment the database is first seeded under (its protection stamp).
-
-        INSERT ... SELECT ... WHERE NOT EXISTS: one statement, online and in ``--sql``.
-        """
-        first_seen = sa.select(
-            sa.literal(EventKind.STAMP.value),
-            sa.func.current_timestamp(),
-            sa.literal(environment.value),
-            sa.literal(database),
-            sa.literal("first seeded under this environment"),
-        ).where(
-            ~sa.exists(sa.select(1).select_from(events).where(events.c.kind == EventKind.STAMP))
-        )
-        columns = ["kind", "at", "environment", "database", "detail"]
-        self.dialect.execute(events.insert().from_select(columns, first_seen))
-
-    def record_event(
-        self, kind: EventKind, environment: Environment | str, database: str, detail: str
-    ) -> None:
-        """One ledger event, timed by the database clock (the tables are created first)."""
-        self.create()
-        self.dialect.execute(
-            events.insert().values(
-                kind=kind.value,
-                at=sa.func.current_timestamp(),
-                environment=str(environment),
-                database=database,
-                detail=detail,
-            )
-        )
-
-    def is_marked_copy(self, database: str) -> bool:
-        """True when a copy mark names this database.
-
-        The name must match, so a marked copy restored under another name (or back
-        into production) is not a copy any more.
-        """
-        if not sa.inspect(self.dialect.connection).has_table(events.name):
-            return False
-        mark = sa.select(events.c.id).where(
-            events.c.kind == EventKind.COPY.value, events.c.database == database
-        )
-        return self.dialect.scalar(mark.limit(1)) is not None
-
-    def _anonymized_copy(self, database: str, before: Any = None) -> sa.ColumnElement[bool]:
-        """SQL: a completed anonymize of ``database`` follows a copy mark naming it
-        (and precedes the event id ``before``, when given)."""
-        done, mark = events.alias("done"), events.alias("mark")
-        marked_first = sa.exists(
-            sa.select(1)
-            .select_from(mark)
-            .where(
-                mark.c.kind == EventKind.COPY.value,
-                mark.c.database == database,
-                mark.c.id < done.c.id,
-            )
-        )
-        conditions = [done.c.kind == EventKind.ANONYMIZE.value, done.c.database == database]
-        if before is not None:
-            conditions.append(done.c.id < before)
-        return sa.exists(sa.select(1).select_from(done).where(*conditions, marked_first))
-
-    def is_anonymized_copy(self, database: str) -> bool:
-        """True when a completed ``seeds anonymize`` of this database followed its copy
-        mark: the one state in which it may be re-stamped."""
-        if not sa.inspect(self.dialect.connection).has_table(events.name):
-            return False
-        return bool(self.dialect.scalar(sa.select(self._anonymized_copy(database))))
-
-    def record_restamp(self, environment: Environment, database: str, note: str) -> None:
-        """Record that an anonymized copy protects itself as ``environment`` from now on.
-
-        The event's detail keeps the newest ledger row id at this moment, so production
-        runs after the re-stamp are told from the ones it covers (clocks are too
-        coarse for that on SQLite).
-        """
-        self.create()
-        newest = self.dialect.scalar(sa.select(sa.func.max(ledger.c.id))) or 0
-        detail = json.dumps({"note": note, "after_run": int(newest)}, sort_keys=True)
-        self.record_event(EventKind.RESTAMP, environment, database, detail)
-
-    def protection(self, database: str) -> Protection:
-        """The environment protection goes by: the stamp, cross-checked with the ledger.
-
-        Production when the stamp event says so, or when any ``seed_ledger`` row
-        (applied, skipped or undone) ran under production, so deleting the stamp
-        event does not unprotect a production database. The one way out is an
-        accepted re-stamp naming this database (a completed anonymize after its copy
-        mark came first); production rows written after the re-stamp count again.
-        """
-        inspector = sa.inspect(self.dialect.connection)
-        has_events, has_runs = inspector.has_table(events.name), inspector.has_table(ledger.name)
-        stamp = self.stamp()
-        restamp = None
-        if has_events:
-            again = events.alias("again")
-            restamp = self.dialect.run(
-                sa.select(again.c.environment, again.c.detail)
-                .where(
-                    again.c.kind == EventKind.RESTAMP.value,
-                    again.c.database == database,
-                    self._anonymized_copy(database, before=again.c.id),
-                )
-                .order_by(again.c.id.desc())
-                .limit(1)
-            ).first()
-        production_runs = None
-        if has_runs:
-            query = sa.select(ledger.c.revision).where(
-                ledger.c.environment == Environment.PRODUCTION.value
-            )
-            if restamp is not None:
-                query = query.where(ledger.c.id > _restamped_after(restamp.detail))
-            production_runs = self.dialect.scalar(query.order_by(ledger.c.id).limit(1))
-        if production_runs is not None and stamp is not Environment.PRODUCTION:
-            why = (
-                f"seed {production_runs} ran under production after its re-stamp"
-                if restamp is not None
-                else f"seed {production_runs} ran under production, but the stamp event says "
-                f"{stamp.value if stamp else 'nothing (it is missing)'}"
-            )
-            log.warning("database %r is protected as production: %s", database, why)
-            return Protection(Environment.PRODUCTION, why)
-        if restamp is not None:
-            if production_runs is not None:
-                why = f"seed {production_runs} ran under production after its re-stamp"
-                return Protection(Environment.PRODUCTION, why)
-            environment = Environment(restamp.environment)
-            return Protection(environment, f"re-stamped {environment} after it was anonymized")
-        if stamp is None:
-            return Protection(None, "no stamp and no production seed runs")
-        return Protection(stamp, f"stamped {stamp} when first seeded")
-
-    # -- runs -----------------------------------------------------------------------
-    def open_run(
-        self,
-        revision: str,
-        environment: Environment,
-        status: Status,
-        parameters: Parameters,
-        *,
-        source_checksum: str,
-        override: str | None,
-    ) -> RunRef:
-        """Insert the ledger row of one seed revision run, before its rows are written."""
-        values: dict[str, Any] = {
-            "revision": revision,
-            "environment": environment.value,
-            "status": status.value,
-            "applied_at": sa.func.current_timestamp(),
-            "duration_ms": 0,
-            "row_counts": {},
-            "faker_seed": parameters.seed,
-            "reference_time": parameters.now.isoformat(),
-            "source_checksum": source_checksum,
-            "undo": {"tables": []},
-            "override": override,
-        }
-        if self.dialect.offline:
-            self.dialect.execute(ledger.insert().values(**values))
-            newest = (
-                sa.select(sa.func.max(ledger.c.id))
-                .where(ledger.c.revision == revision)
-                .scalar_subquery()
-            )
-            return RunRef(None, newest)
-        new_id = int(
-            self.dialect.run(ledger.insert().values(**values).returning(ledger.c.id)).scalar_one()
-        )
-        return RunRef(new_id, sa.literal(new_id, sa.BigInteger))
-
-    def close_run(
-        self,
-        run: RunRef,
-        *,
-        duration_ms: int,
-        row_counts: Mapping[str, int],
-        data_checksum: str,
-        undo: Mapping[str, Any],
-    ) -> None:
-        """Fill in what the run did, once its rows are written.
-
-        ``undo`` is stored with what the key rows hold per table (``recorded``),
-        counted by the database in the same statement, online and in ``--sql``.
-        """
-        self.dialect.execute(
-            ledger.update()
-            .where(ledger.c.id == run.ref)
-            .values(
-                duration_ms=duration_ms,
-                row_counts=dict(row_counts),
-                data_checksum=data_checksum,
-                undo=self._undo_with_recorded(run.ref, undo),
-            )
-        )
-
-    def latest(self, revision: str) -> sa.Row[Any] | None:
-        """The newest ledger row of ``revision`` that is not undone, or None."""
-        if not self.exists():
-            return None
-        row: sa.Row[Any] | None = self.dialect.run(
-            sa.select(ledger)
-            .where(ledger.c.revision == revision, ledger.c.status != Status.UNDONE)
-            .order_by(ledger.c.id.desc())
-            .limit(1)
-        ).first()
-        return row
-
-    def current(self) -> dict[str, sa.Row[Any]]:
-        """The newest not-undone ledger row of every revision, in one query."""
-        return {row.revision: row for row in self.history() if row.status != Status.UNDONE}
-
-    def history(self) -> list[sa.Row[Any]]:
-        """Every ledger row, oldest first."""
-        if not self.exists():
-            return []
-        return list(self.dialect.run(sa.select(ledger).order_by(ledger.c.id)))
-
-    def mark_undone(self, ledger_id: int, revision: str) -> None:
-        """Mark one applied/skipped run as undone; exactly one row must change."""
-        result = self.dialect.run(
-            ledger.update()
-            .where(ledger.c.id == ledger_id, ledger.c.status != Status.UNDONE)
-            .values(status=Status.UNDONE.value, undone_at=sa.func.current_timestamp())
-        )
-        if result.rowcount != 1:
-            raise LedgerMismatch(revision, ledger.name, expected=1, found=result.rowcount)
 
     # -- what a closed run recorded, checked before its undo ---------------------------
     def _recorded_facts(
