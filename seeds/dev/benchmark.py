@@ -189,12 +189,14 @@ def run(url: str, rows: int) -> list[Result]:
         )
         dialect.bulk_write(table, ["id", *columns], tuples)
         ledger.record_bulk_keys(run, table, keys)
+        # What ctx.bulk does when the seed returns: server-side row hashes for the undo.
+        ledger.hash_bulk_rows(run, table, columns)
 
     strategies = [
         ("ORM add_all + flush (naive)", orm_add_all),
         ("Core executemany", core_executemany),
         ("Seedchain ctx.insert (recorded)", recorded_insert),
-        ("Seedchain ctx.bulk (COPY)", bulk_copy),
+        ("Seedchain ctx.bulk (COPY, rows hashed)", bulk_copy),
     ]
     try:
         for name, strategy in strategies:
