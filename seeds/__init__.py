@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from seeds.errors import UndoRefused as UndoRefused
     from seeds.errors import UnknownEnvironment as UnknownEnvironment
     from seeds.errors import UnsupportedByDialect as UnsupportedByDialect
+    from seeds.runtime.autogenerate import include_name as include_name
+    from seeds.runtime.autogenerate import include_object as include_object
     from seeds.runtime.context import SeedContext as SeedContext
     from seeds.runtime.env import run_migrations as run_migrations
     from seeds.runtime.environment import Environment as Environment
@@ -81,6 +83,8 @@ _HOMES: dict[str, str] = {
     "SeedRevision": "seeds.runtime.revision",
     "seed": "seeds.runtime.revision",
     "run_migrations": "seeds.runtime.env",
+    "include_name": "seeds.runtime.autogenerate",
+    "include_object": "seeds.runtime.autogenerate",
     **dict.fromkeys(_ERRORS, "seeds.errors"),
     **dict.fromkeys(_FACTORIES, "seeds.data.factories"),
 }
@@ -95,6 +99,8 @@ __all__ = [
     "EnvironmentNotDeclared",
     "Factory",
     "geo",
+    "include_name",
+    "include_object",
     "GeometryError",
     "Lazy",
     "LedgerDamaged",

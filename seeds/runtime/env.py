@@ -24,9 +24,14 @@ from sqlalchemy.pool import NullPool
 
 from seeds.data.streams import derive_seed
 from seeds.dialects import bind, dialect_class
-from seeds.errors import ConfigurationError, SeedError
-from seeds.runtime import protection, undo
-from seeds.runtime.database import Target, describe_connect_error, find_project_root
+from seeds.errors import ConfigurationError, EnvironmentNotDeclared, SeedError
+from seeds.runtime import autogenerate, protection, undo
+from seeds.runtime.database import (
+    Target,
+    describe_connect_error,
+    find_project_root,
+    resolve_target,
+)
 from seeds.runtime.environment import Environment
 from seeds.runtime.ledger import EventKind, Ledger
 from seeds.runtime.parameters import Parameters
@@ -40,22 +45,45 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# context.configure arguments run_migrations sets from the run; a project may not.
+_RESERVED = frozenset(
+    {
+        "connection",
+        "url",
+        "version_table_schema",
+        "transaction_per_migration",
+        "literal_binds",
+        "dialect_opts",
+        "as_sql",
+    }
+)
+
+
 @dataclass(frozen=True)
 class RunOptions:
-    """What one ``alembic`` invocation was asked to do, resolved and checked."""
+    """What one ``alembic`` invocation was asked to do, resolved and checked.
+
+    ``environment`` is None only for a read-only command (``current``, ``check``,
+    ``revision --autogenerate``): no revision runs, so none is needed.
+    """
 
     target: Target
-    environment: Environment
+    environment: Environment | None
     parameters: Parameters
     project_root: Path
     offline: bool
+    configure_args: dict[str, Any]
 
 
-def run_migrations(target_metadata: sa.MetaData | None = None) -> RunResult:
+def run_migrations(target_metadata: sa.MetaData | None = None, **configure_args: Any) -> RunResult:
     """Run the Alembic revisions of this invocation; call it from env.py.
 
     Args:
         target_metadata: The application's metadata, used by ``--autogenerate``.
+        configure_args: More ``context.configure`` arguments of the project (for
+            example Flask-Migrate's ``process_revision_directives``); its own
+            ``include_name`` / ``include_object`` are composed with Seedchain's, which
+            keep the ledger and extension tables out of autogenerate.
 
     Returns:
         What each seed revision did, in order.
@@ -69,18 +97,19 @@ def run_migrations(target_metadata: sa.MetaData | None = None) -> RunResult:
     if config.config_file_name and configure_logging and config.file_config.has_section("loggers"):
         fileConfig(config.config_file_name, disable_existing_loggers=False)
     try:
-        options = _resolve_options(config.config_file_name)
+        options = _resolve_options(config.config_file_name, target_metadata, configure_args)
+        if options.environment is None:
+            _run_read_only(options)
+            result = RunResult()
+            config.attributes[RESULT] = result
+            return result
         log.info(
             "environment %s, database %s%s",
             options.environment,
             options.target.display,
             f", schema {options.target.schema!r}" if options.target.schema else "",
         )
-        run = (
-            _run_offline(options, target_metadata)
-            if options.offline
-            else _run_online(options, target_metadata)
-        )
+        run = _run_offline(options) if options.offline else _run_online(options)
     except SeedError as err:
         # One FAILED line from Alembic, no traceback; the revision's transaction has
         # been rolled back, so neither its rows nor alembic_version moved.
@@ -90,29 +119,78 @@ def run_migrations(target_metadata: sa.MetaData | None = None) -> RunResult:
     return result
 
 
-def _resolve_options(config_file: str | None) -> RunOptions:
+def _resolve_options(
+    config_file: str | None, target_metadata: sa.MetaData | None, user_args: dict[str, Any]
+) -> RunOptions:
     x_args = context.get_x_argument(as_dictionary=True)
     root = Path(config_file).resolve().parent if config_file else find_project_root()
     offline = context.is_offline_mode()
     parameters = Parameters.from_x_args(x_args)
     app = context.config.attributes.get(APP_CONFIG)  # set when `flask seed` runs Alembic
-    target, environment = resolve_run(x_args, os.environ, root, offline=offline, app=app)
-    return RunOptions(target, environment, parameters, root, offline)
+    args = autogenerate.configure_args(target_metadata, user_args, _RESERVED)
+    environment: Environment | None
+    try:
+        target, environment = resolve_run(x_args, os.environ, root, offline=offline, app=app)
+    except EnvironmentNotDeclared:
+        if not _read_only():
+            raise
+        # Nothing will run: the database is what it is, whichever environment it is for.
+        app_url = app.database_url if app else None
+        target = resolve_target(x_args, os.environ, root, start_devdb=not offline, app_url=app_url)
+        environment = None
+    return RunOptions(target, environment, parameters, root, offline, args)
+
+
+def _read_only() -> bool:
+    """True for commands that run no revision (current, check, revision --autogenerate):
+    Alembic gives them no destination."""
+    try:
+        context.get_revision_argument()
+    except KeyError:
+        return True
+    return False
+
+
+def _run_read_only(options: RunOptions) -> None:
+    """Let Alembic read the database (its version, or the schema to compare); no
+    revision runs, so no environment, protection or lock is involved."""
+    engine = sa.create_engine(options.target.url, poolclass=NullPool)
+    try:
+        try:
+            connection = engine.connect()
+        except sa.exc.OperationalError as err:
+            raise CommandError(describe_connect_error(options.target, err)) from err
+        with connection:
+            schema = options.target.schema
+            if schema:
+                statement = bind(connection).search_path_statement(connection.dialect, schema)
+                connection.execute(statement)
+            _configure(options, connection=connection)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+def _environment(options: RunOptions) -> Environment:
+    if options.environment is None:  # read-only runs never get this far
+        raise ConfigurationError("no environment for a run that changes the database")
+    return options.environment
 
 
 def _run_state(options: RunOptions, database: str, **kw: object) -> RunState:
     return RunState(
-        environment=options.environment,
+        environment=_environment(options),
         parameters=options.parameters,
         database=database,
         schema=options.target.schema,
         offline=options.offline,
-        settings=load_settings(options.project_root, options.environment),
+        settings=load_settings(options.project_root, _environment(options)),
         **kw,  # type: ignore[arg-type]
     )
 
 
-def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Run:
+def _run_online(options: RunOptions) -> Run:
     target = options.target
     engine = sa.create_engine(target.url, poolclass=NullPool)
     try:
@@ -131,8 +209,8 @@ def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Run
         dry_run = bool(context.config.attributes.get(DRY_RUN))
         state = _run_state(options, database, override=override, stamp=stamp, dry_run=dry_run)
         run = Run(state, dialect)
-        if protection.check_environment(options.environment, stamp, database, override):
-            _record_override(run, f"ran {options.environment} against production")
+        if protection.check_environment(state.environment, stamp, database, override):
+            _record_override(run, f"ran {state.environment} against production")
         dialect.set_session_lock_timeout(options.parameters.lock_timeout)
         connection.commit()
         # A dry run's one outer transaction begins before Alembic looks at the
@@ -146,7 +224,7 @@ def _run_online(options: RunOptions, target_metadata: sa.MetaData | None) -> Run
                 "run the migration on a copy of the database instead"
             )
         outer = connection.begin() if dry_run else None
-        _configure(options, target_metadata, connection=connection, dry_run=dry_run)
+        _configure(options, connection=connection, dry_run=dry_run)
         context.config.attributes[ATTRIBUTE] = run
         migration_context = context.get_context()
         _guard_downgrades(migration_context, run, record=not dry_run)
@@ -237,8 +315,8 @@ def _deploy_lock(migration_context: Any, run: Run, options: RunOptions) -> Itera
         yield
 
 
-def _run_offline(options: RunOptions, target_metadata: sa.MetaData | None) -> Run:
-    _configure(options, target_metadata, url=options.target.url)
+def _run_offline(options: RunOptions) -> Run:
+    _configure(options, url=options.target.url)
     # Offline there is no database to read: protection is checked when the SQL runs
     # online, and the override cannot name a database it cannot see.
     sa_dialect = context.get_context().dialect
@@ -257,21 +335,20 @@ def _run_offline(options: RunOptions, target_metadata: sa.MetaData | None) -> Ru
 
 def _configure(
     options: RunOptions,
-    target_metadata: sa.MetaData | None,
     *,
     connection: Connection | None = None,
     url: sa.URL | None = None,
     dry_run: bool = False,
 ) -> None:
+    args = {"compare_type": True, **options.configure_args}
     context.configure(
         connection=connection,
         url=url,
-        target_metadata=target_metadata,
         version_table_schema=options.target.schema,
         # One transaction per revision: a failing revision rolls back itself and
         # its alembic_version bump, and the revisions before it stay applied.
         transaction_per_migration=not dry_run,
         literal_binds=options.offline,
         dialect_opts={"paramstyle": "named"} if options.offline else None,
-        compare_type=True,
+        **args,
     )
