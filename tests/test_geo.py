@@ -22,7 +22,7 @@ from seeds.errors import GeometryError, SeedDataError
 from seeds.runtime import ledger
 from seeds.runtime.context import _canonical
 from seeds.runtime.validation import validate_rows
-from tests.helpers import rows, run_cli, version
+from tests.helpers import PROJECT_ROOT, rows, run_cli, version
 from tests.seedproject import SeedProject
 
 BERLIN = (13.4050, 52.5200)
@@ -555,7 +555,12 @@ def test_a_wrong_srid_row_stops_the_seed_and_names_row_and_column(
 def test_offline_sql_renders_the_geometry_seed_the_same_every_time(project: SeedProject) -> None:
     project.revision("s1", SCHEMA_STORES)
     project.revision("s2", seed_stores())
-    env = {"DATABASE_URL": "postgresql://nowhere.invalid/db", "APP_ENV": "testing"}
+    env = {
+        "DATABASE_URL": "postgresql://nowhere.invalid/db",
+        "APP_ENV": "testing",
+        # The seed borrows the reference app's cities; the app is never installed.
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
     first = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
     second = run_cli("alembic", "upgrade", "head", "--sql", env=env, cwd=project.root)
     assert first.returncode == 0, first.stdout + first.stderr

@@ -206,7 +206,7 @@ def verify(schema: str | None, environment: str | None, as_json: bool) -> None:
     root = project_root()
     env = Environment.parse(environment or os.environ.get("APP_ENV") or "development", "--env")
     modules = load_settings(root, env).get("verify", [])
-    verification.load_rule_modules(modules)
+    verification.load_rule_modules(modules, root)
     script = ScriptDirectory.from_config(alembic_config({}))
     rules = verification.engine_rules(script, target.schema) + verification.registered_rules()
     with connect(target) as conn:

@@ -17,8 +17,10 @@ pyproject.toml. ``seeds verify`` and tests run the same functions
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seeds.errors import ConfigurationError
@@ -79,8 +81,14 @@ def applied_runs(conn: Connection) -> list[sa.Row[Any]]:
     return [r for r in Ledger.on(conn).history() if r.status == Status.APPLIED]
 
 
-def load_rule_modules(modules: Sequence[str]) -> None:
-    """Import the modules that register an application's rules."""
+def load_rule_modules(modules: Sequence[str], project_root: Path | None = None) -> None:
+    """Import the modules that register an application's rules.
+
+    The modules belong to the project, which is not installed: like Alembic's
+    ``prepend_sys_path = .``, the project folder goes on the import path first.
+    """
+    if project_root is not None and str(project_root) not in sys.path:
+        sys.path.insert(0, str(project_root))
     for module in modules:
         try:
             importlib.import_module(module)

@@ -1,0 +1,29 @@
+"""What `pip install seedchain` puts into site-packages: the engine, nothing else."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.helpers import PROJECT_ROOT
+
+
+def test_the_wheel_holds_the_seeds_package_alone(tmp_path: Path) -> None:
+    """The reference app stays in the repository: installed, a top-level ``app`` would
+    shadow the user's own ``app`` package."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]
+        + ["-w", str(tmp_path), str(PROJECT_ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    [wheel] = tmp_path.glob("seedchain-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {
+        "seeds",
+        wheel.name.split("-")[0] + "-0.1.0.dist-info",
+    }
+    assert "seeds/tools/templates/seed.py.mako" in names and "seeds/py.typed" in names
