@@ -95,3 +95,32 @@ def test_orm_instances_on_request() -> None:
 
 def test_spread_splits_exactly() -> None:
     assert spread(3, 10) == [4, 3, 3] and sum(spread(7, 100)) == 100
+
+
+class _Person(Factory):
+    table = "people"
+    exclude = ("full_name",)
+    first_name = Pool("first_name")
+    last_name = Pool("last_name")
+    full_name = Lazy(lambda r: f"{r['first_name']} {r['last_name']}")
+    email = Lazy(lambda r: r["full_name"].lower().replace(" ", ".") + "@example.com")
+
+
+def test_helper_fields_feed_lazy_fields_and_leave_the_row() -> None:
+    rows = _Person.build_batch(3, seed=7)
+    assert all(set(row) == {"first_name", "last_name", "email"} for row in rows)
+    first = rows[0]
+    assert (
+        first["email"]
+        == f"{first['first_name']} {first['last_name']}".lower().replace(" ", ".") + "@example.com"
+    )
+    # A helper can be overridden like any field; the row still leaves it out.
+    assert _Person.build(full_name="Ada Lovelace")["email"] == "ada.lovelace@example.com"
+
+
+def test_exclude_names_only_declared_fields() -> None:
+    class Broken(_Person):
+        exclude = ("nickname",)
+
+    with pytest.raises(ConfigurationError, match=r"Broken.exclude names \['nickname'\]"):
+        Broken.build()

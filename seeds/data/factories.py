@@ -234,13 +234,17 @@ class Factory:
         table: The table's name: part of every row's random stream.
         locale: Faker locale for pools and ``r.faker``.
         traits: Named sets of overrides, applied with ``traits=("name",)``.
+        exclude: Helper fields: computed (and overridable) like any other, available
+            to ``Lazy`` fields as ``r["name"]``, but left out of the rows built
+            (factory_boy's ``Meta.exclude``); e.g. a ``full_name`` the e-mail is made of.
     """
 
     table: ClassVar[str] = ""
     locale: ClassVar[str] = DEFAULT_LOCALE
     traits: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    exclude: ClassVar[Iterable[str]] = ()
 
-    _RESERVED = frozenset({"table", "locale", "traits"})
+    _RESERVED = frozenset({"table", "locale", "traits", "exclude"})
 
     @classmethod
     def fields(cls) -> dict[str, Any]:
@@ -341,6 +345,13 @@ class Factory:
                 raise ConfigurationError(f"{cls.__name__} has no trait {trait!r} (has: {known})")
             spec.update(cls.traits[trait])
         spec.update(overrides)
+        helpers = frozenset(cls.exclude)
+        unknown = sorted(helpers - set(spec))
+        if unknown:
+            raise ConfigurationError(
+                f"{cls.__name__}.exclude names {unknown}, which are not fields; declare them "
+                "or take them out of exclude"
+            )
         # Per field: (name, generator or None, constant, salt), worked out once.
         plan = [
             (
@@ -364,7 +375,7 @@ class Factory:
                     row._salt = salt ^ number
                     row._counter = 0
                     values[name] = generator.value(row)
-            yield values
+            yield {k: v for k, v in values.items() if k not in helpers} if helpers else values
 
     @classmethod
     def children(
