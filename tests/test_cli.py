@@ -87,6 +87,10 @@ def test_plan_is_exact_and_changes_nothing(project: SeedProject, engine: sa.Engi
     ], plans
     assert plans[1]["rows"] == {"users": 3, "posts": 3}
     assert version(engine) == "s3" and len(rows(engine, "users")) == 5
+    # A relative target, as alembic takes it.
+    relative = seeds(project, "plan", "--downgrade", "-1", "--json")
+    assert relative.returncode == 0, relative.stderr
+    assert [p["revision"] for p in json.loads(relative.stdout)] == ["s3"]
 
 
 def test_plan_shows_a_production_refusal(project: SeedProject, engine: sa.Engine) -> None:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from seeds.dev import devdb as devdb_module
-from seeds.dev.devdb import DevDB, DevDBStatus
+from seeds.dev.devdb import DevDB, DevDBStatus, project_database_name
 from seeds.errors import DevDBError
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (runs the server as postgres)")
@@ -66,9 +66,10 @@ def url(db: DevDB) -> str:
 
 
 def test_start_returns_url_that_connects(db: DevDB, url: str) -> None:
-    assert url.startswith("postgresql+psycopg://postgres@/seedchain?host=")
+    # Named after the project (its folder here: it has no pyproject.toml).
+    assert url.startswith("postgresql+psycopg://postgres@/proj?host=")
     assert _scalar(url, "SELECT postgis_version()").startswith("3.")
-    assert _scalar(url, "SELECT current_database()") == "seedchain"
+    assert _scalar(url, "SELECT current_database()") == "proj"
     socket_dir = make_url(url).query["host"]
     assert socket_dir == str(db.status().data_dir.parent / "run")
 
@@ -139,7 +140,7 @@ def test_server_settings(db: DevDB, url: str) -> None:
     assert _scalar(url, "SELECT current_user") == "postgres"
     # TCP on 127.0.0.1 works as well as the socket.
     port = db.status().port
-    assert _scalar(f"postgresql+psycopg://postgres@127.0.0.1:{port}/seedchain", "SELECT 1") == 1
+    assert _scalar(f"postgresql+psycopg://postgres@127.0.0.1:{port}/proj", "SELECT 1") == 1
     assert (db.status().data_dir.parent / "server.log").stat().st_size > 0
 
 
@@ -235,7 +236,7 @@ def test_long_project_path_uses_tcp_only() -> None:
     try:
         url = db.start()
         assert db.status().data_dir == db.state_dir / "data"
-        assert url == f"postgresql+psycopg://postgres@127.0.0.1:{db.status().port}/seedchain"
+        assert url == f"postgresql+psycopg://postgres@127.0.0.1:{db.status().port}/proj"
         assert _scalar(url, "SHOW unix_socket_directories") == ""
         assert _scalar(url, "SELECT postgis_version()").startswith("3.")
     finally:
@@ -389,3 +390,12 @@ def test_no_apt_get_names_the_packages(
     with pytest.raises(DevDBError, match="no apt-get.*postgresql-16-postgis-3"):
         db.install()
     assert apt.calls == []
+
+
+def test_each_project_names_its_local_database_after_itself(tmp_path: Path) -> None:
+    named = tmp_path / "blog"
+    named.mkdir()
+    (named / "pyproject.toml").write_text('[project]\nname = "My-Blog App"\n')
+    assert project_database_name(named) == "my_blog_app"
+    assert project_database_name(tmp_path / "Shop 2") == "shop_2"  # no pyproject: the folder
+    assert DevDB(named).dbname == "my_blog_app"

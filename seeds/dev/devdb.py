@@ -13,10 +13,12 @@ import hashlib
 import logging
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,19 @@ FALLBACK_BASE = Path("/var/tmp")  # survives reboots, unlike /tmp on many system
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to start or stop
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 _DRIVER = "postgresql+psycopg"
+
+
+def project_database_name(root: Path) -> str:
+    """The local database's name: the project's ``[project] name`` from pyproject.toml,
+    else its folder's name, in lower case with anything but letters and digits as ``_``."""
+    name = root.name
+    try:
+        document = tomllib.loads((root / "pyproject.toml").read_text())
+        name = str(document.get("project", {}).get("name") or name)
+    except (OSError, tomllib.TOMLDecodeError):
+        pass
+    cleaned = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    return (cleaned or "app")[:63]
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,9 @@ class DevDB:
 
     Args:
         root: The project folder; the cluster lives in ``root/.devdb``.
-        dbname: The application database, created with PostGIS at start.
+        dbname: The application database, created with PostGIS at start; by default
+            named after the project (:func:`project_database_name`), so two projects'
+            local databases never share a name.
         pg_lib_dir: Where server binaries are installed (``<major>/bin``).
         pg_share_dir: Where extensions are installed (``<major>/extension``).
     """
@@ -91,14 +108,14 @@ class DevDB:
     def __init__(
         self,
         root: Path,
-        dbname: str = "seedchain",
+        dbname: str | None = None,
         *,
         pg_lib_dir: Path = Path("/usr/lib/postgresql"),
         pg_share_dir: Path = Path("/usr/share/postgresql"),
     ) -> None:
         # Resolved so the fallback folder's hash does not depend on how root was spelt.
         self.root = Path(root).resolve()
-        self.dbname = dbname
+        self.dbname = dbname or project_database_name(self.root)
         self.state_dir = self.root / ".devdb"
         self._lib = pg_lib_dir
         self._share = pg_share_dir

@@ -152,7 +152,8 @@ def status(schema: str | None, as_json: bool) -> None:
     sys.exit(3 if drifted else 0)
 
 
-@main.command()
+# A relative target such as -1 looks like an option to click; let it be the argument.
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("target", default="head")
 @click.option("--downgrade", "down", is_flag=True, help="Plan a downgrade to TARGET.")
 @_X_OPTION
