@@ -49,6 +49,7 @@ from sqlalchemy.pool import NullPool
 from seeds.errors import ConfigurationError, SeedError
 from seeds.errors import SeedDatabaseError as SeedDatabaseError
 from seeds.runtime.database import (
+    alembic_ini,
     find_project_root,
     normalise_url,
     search_path_statement,
@@ -276,7 +277,7 @@ def seed_config(request: pytest.FixtureRequest) -> Config:
         environment = _environment(request.config, x_args)
         root = _project_root(request.config)
     x_args = {"env": environment, **{k: v for k, v in x_args.items() if k != "env"}}
-    config = Config(str(root / "alembic.ini"))
+    config = Config(str(alembic_ini(root)))
     config.cmd_opts = argparse.Namespace(x=[f"{k}={v}" for k, v in x_args.items()])
     config.attributes["configure_logger"] = False
     return config

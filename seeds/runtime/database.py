@@ -153,15 +153,42 @@ def connect(target: Target) -> Iterator[Connection]:
         engine.dispose()
 
 
+# Where a project keeps its Alembic config: plain Alembic at the root, Flask-Migrate
+# in migrations/.
+_ALEMBIC_INI = ("alembic.ini", "migrations/alembic.ini")
+
+
 def find_project_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) holding alembic.ini."""
+    """The project folder: the nearest folder at or above ``start`` (default: cwd)
+    holding ``alembic.ini`` or ``migrations/alembic.ini`` (Flask-Migrate), raised to the
+    folder of its ``pyproject.toml`` when that is above it."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "alembic.ini").is_file():
-            return folder
+        if any((folder / name).is_file() for name in _ALEMBIC_INI):
+            return project_root_of(folder)
     raise ConfigurationError(
-        f"no alembic.ini in {here} or any folder above it; run from the project folder"
+        f"no alembic.ini (or migrations/alembic.ini) in {here} or any folder above it; "
+        "run from the project folder"
     )
+
+
+def project_root_of(config_folder: Path) -> Path:
+    """The project an Alembic config folder belongs to: the nearest folder at or above
+    it with a pyproject.toml (so ``migrations/alembic.ini`` and ``alembic.ini`` give
+    the same project, one local database and one ``[tool.seeds]``), else the folder."""
+    folder = config_folder.resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / "pyproject.toml").is_file():
+            return candidate
+    return folder
+
+
+def alembic_ini(root: Path) -> Path:
+    """The project's Alembic config file."""
+    for name in _ALEMBIC_INI:
+        if (root / name).is_file():
+            return root / name
+    raise ConfigurationError(f"no alembic.ini or migrations/alembic.ini in {root}")
 
 
 def describe_connect_error(target: Target, err: sa.exc.OperationalError) -> str:

@@ -30,6 +30,7 @@ from seeds.runtime.database import (
     Target,
     describe_connect_error,
     find_project_root,
+    project_root_of,
     resolve_target,
 )
 from seeds.runtime.environment import Environment
@@ -123,7 +124,7 @@ def _resolve_options(
     config_file: str | None, target_metadata: sa.MetaData | None, user_args: dict[str, Any]
 ) -> RunOptions:
     x_args = context.get_x_argument(as_dictionary=True)
-    root = Path(config_file).resolve().parent if config_file else find_project_root()
+    root = project_root_of(Path(config_file).parent) if config_file else find_project_root()
     offline = context.is_offline_mode()
     parameters = Parameters.from_x_args(x_args)
     app = context.config.attributes.get(APP_CONFIG)  # set when `flask seed` runs Alembic

@@ -15,7 +15,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from seeds.errors import ConfigurationError, EnvironmentNotDeclared
-from seeds.runtime.database import Target, find_project_root, resolve_target
+from seeds.runtime.database import Target, alembic_ini, find_project_root, resolve_target
 from seeds.runtime.environment import Environment, resolve_environment
 
 APP_CONFIG = "seeds.app_config"
@@ -75,7 +75,7 @@ def resolve_run(
 
 
 def project_root() -> Path:
-    """The folder holding alembic.ini, at or above the working folder."""
+    """The project folder (see :func:`seeds.runtime.database.find_project_root`)."""
     return find_project_root()
 
 
@@ -102,7 +102,7 @@ def alembic_config(x_args: dict[str, str], app: AppConfig | None = None) -> Conf
 
     ``app`` travels in ``config.attributes`` to env.py, which runs in this process.
     """
-    config = Config(str(project_root() / "alembic.ini"))
+    config = Config(str(alembic_ini(project_root())))
     config.cmd_opts = argparse.Namespace(x=[f"{k}={v}" for k, v in x_args.items()])
     if app is not None:
         config.attributes[APP_CONFIG] = app
