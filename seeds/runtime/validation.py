@@ -54,6 +54,10 @@ def validate_rows(
         [c.name for c in constraint.columns]
         for constraint in table.constraints
         if isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint)
+    ] + [
+        [c.name for c in index.columns]
+        for index in table.indexes
+        if index.unique and len(index.columns) == len(index.expressions)
     ]
     seen: dict[tuple[str, ...], dict[tuple[Any, ...], int]] = {tuple(u): {} for u in unique_sets}
     spatial = {c.name: c.type for c in table.c if geo.is_geometry(c.type)}

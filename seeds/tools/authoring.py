@@ -84,6 +84,18 @@ def render_table(table: sa.Table, variable: str, imports: set[str]) -> str:
             local = [e.parent.name for e in constraint.elements]
             remote = [f"{e.column.table.name}.{e.column.name}" for e in constraint.elements]
             lines.append(_call("sa.ForeignKeyConstraint", [json.dumps(local), json.dumps(remote)]))
+        elif isinstance(constraint, sa.CheckConstraint):
+            check = [f"sa.text({_q(str(constraint.sqltext))})"]
+            if constraint.name:
+                check.append(f"name={_q(str(constraint.name))}")
+            lines.append(_call("sa.CheckConstraint", check))
+    # A unique index is as much a promise as a unique constraint: the seed's rows are
+    # checked against it before they are written (non-unique indexes do not matter).
+    for index in sorted(table.indexes, key=lambda i: str(i.name)):
+        columns = [c for c in index.columns if isinstance(c, sa.Column)]
+        if index.unique and columns and len(columns) == len(index.expressions):
+            parts = [_q(str(index.name)), *(_q(c.name) for c in columns), "unique=True"]
+            lines.append(_call("sa.Index", parts))
     lines.append(")")
     return "\n".join(lines)
 

@@ -1,0 +1,79 @@
+"""`seeds new` freezes what the table promises: unique indexes, checks, defaults; any name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.util import CommandError
+
+from tests.helpers import rows, run_cli, version
+from tests.seedproject import SeedProject
+
+# A reserved-word table and column, a unique INDEX (not a constraint), a CHECK and a
+# server default: what a real application's migrations often have.
+SCHEMA = """
+def upgrade() -> None:
+    op.create_table(
+        "user",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("email", sa.String(120), nullable=False),
+        sa.Column("order", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.CheckConstraint('"order" >= 0', name="ck_user_order"),
+    )
+    op.create_index("ix_user_email", "user", ["email"], unique=True)
+
+
+def downgrade() -> None:
+    op.drop_table("user")
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> SeedProject:
+    p = SeedProject(tmp_path / "proj", database_url, monkeypatch)
+    p.revision("s1", SCHEMA)
+    return p
+
+
+def test_new_freezes_unique_indexes_checks_and_defaults(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    project.upgrade("head", env="development")
+    result = run_cli(
+        "seeds",
+        "new",
+        "people",
+        "--env",
+        "development",
+        "--tables",
+        "user",
+        env={"DATABASE_URL": project.url, "APP_ENV": "development"},
+        cwd=project.root,
+    )
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.split("wrote ", 1)[1].strip())
+    source = path.read_text()
+    assert 'sa.Index("ix_user_email", "email", unique=True)' in source
+    assert 'sa.CheckConstraint(sa.text("\\"order\\" >= 0"), name="ck_user_order")' in source
+    assert 'server_default=sa.text("0")' in source
+
+    # The frozen unique index catches a duplicate within the call, before the database.
+    end = "    # instead of the clock. The downgrade removes exactly the rows inserted here.\n"
+    assert end in source
+
+    def with_body(line: str) -> str:
+        return source.replace(end, end + line + "\n")
+
+    path.write_text(with_body('    ctx.insert(user, [{"email": "a@x"}, {"email": "a@x"}])'))
+    with pytest.raises(CommandError, match=r"table user row 1 column email: duplicates row 0"):
+        project.upgrade("head", env="development")
+    assert version(engine) == "s1"
+
+    # A reserved-word table and column seed and undo like any other.
+    path.write_text(with_body('    ctx.insert(user, [{"email": "a@x", "order": 2}])'))
+    project.upgrade("head", env="development")
+    assert [r[1:] for r in rows(engine, "user")] == [("a@x", 2)]
+    project.downgrade("s1", env="development")
+    assert rows(engine, "user") == []
