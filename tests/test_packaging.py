@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -27,3 +28,18 @@ def test_the_wheel_holds_the_seeds_package_alone(tmp_path: Path) -> None:
         wheel.name.split("-")[0] + "-0.1.0.dist-info",
     }
     assert "seeds/tools/templates/seed.py.mako" in names and "seeds/py.typed" in names
+
+
+def test_the_lowest_versions_ci_installs_are_the_declared_floors() -> None:
+    """scripts/test-lowest pins scripts/lowest.txt; each pin must be a floor of pyproject."""
+    declared = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    floors = {}
+    for requirement in declared["dependencies"]:
+        name, _, rest = requirement.partition(">=")
+        floors[name.strip()] = rest.split(",")[0].strip()
+    pins = {}
+    for line in (PROJECT_ROOT / "scripts" / "lowest.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.strip()] = version.strip()
+    assert pins == floors
