@@ -16,7 +16,7 @@ import logging
 import operator
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -33,10 +33,6 @@ from seeds.runtime.ledger.tables import (
     ledger,
     ledger_keys,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 log = logging.getLogger(__name__)
 
@@ -208,15 +204,8 @@ class KeyRecords:
             seeded = returning.cte("seeded")
             server_hash = dialect.row_hash(seeded.c[name] for name in hashed)
             assert server_hash is not None  # such dialects hash on the server
-            record = ledger_keys.insert().from_select(
-                _KEY_COLUMNS,
-                sa.select(
-                    run.ref,
-                    sa.literal(table.name, sa.String),
-                    *self._key_parts(table, [seeded.c[c.name] for c in pk]),
-                    server_hash,
-                ).select_from(seeded),
-            )
+            rows_of = self._key_rows(run, table, [seeded.c[c.name] for c in pk], server_hash)
+            record = ledger_keys.insert().from_select(_KEY_COLUMNS, rows_of.select_from(seeded))
             # The INSERT's rowcount is the number of keys recorded = rows inserted (a
             # conflicting row is skipped by the CTE and records nothing); SQLAlchemy
             # keeps rowcount for such statements only when asked.
@@ -237,20 +226,13 @@ class KeyRecords:
         """Record existing rows (by key) as inserted by this run; return how many exist."""
         pk = list(table.primary_key.columns)
         selected = [*pk, *(table.c[n] for n in hashed)]
+        server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
         found = 0
         for start in range(0, len(keys), _BATCH):
             where = columns_in(pk, keys[start : start + _BATCH])
-            server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
             if server_hash is not None:
-                record = ledger_keys.insert().from_select(
-                    _KEY_COLUMNS,
-                    sa.select(
-                        run.ref,
-                        sa.literal(table.name, sa.String),
-                        *self._key_parts(table, pk),
-                        server_hash,
-                    ).where(where),
-                )
+                rows_of = self._key_rows(run, table, pk, server_hash).where(where)
+                record = ledger_keys.insert().from_select(_KEY_COLUMNS, rows_of)
                 found += self.dialect.run(record.execution_options(preserve_rowcount=True)).rowcount
                 continue
             current = [tuple(r) for r in self.dialect.run(sa.select(*selected).where(where))]
@@ -351,18 +333,11 @@ class KeyRecords:
 
     def count_recorded(self, ledger_id: int, table: sa.Table) -> int:
         """How many of the rows the run inserted into ``table`` are still there."""
-        ref = sa.literal(ledger_id, sa.BigInteger)
-        where = self._recorded_filter(table, ref)
-        if where is not None:
-            return (
-                self.dialect.scalar(sa.select(sa.func.count()).select_from(table).where(where)) or 0
-            )
-        pk = list(table.primary_key.columns)
-        total = 0
-        for batch in self._recorded_batches(table, ref):
-            query = sa.select(sa.func.count()).select_from(table)
-            total += self.dialect.scalar(query.where(columns_in(pk, [k for k, _ in batch]))) or 0
-        return total
+        query = sa.select(sa.func.count()).select_from(table)
+        return sum(
+            self.dialect.scalar(query.where(where)) or 0
+            for where in self._recorded_wheres(ledger_id, table)
+        )
 
     def changed_rows(self, ledger_id: int, table: sa.Table, hashed: Sequence[str]) -> int:
         """How many recorded rows no longer hold the values the seed wrote."""
@@ -401,14 +376,8 @@ class KeyRecords:
     def null_recorded(self, ledger_id: int, table: sa.Table, columns: Sequence[str]) -> None:
         """Set ``columns`` to NULL in the rows the run inserted (a cycle's nullable key,
         cleared before the delete the way the load filled it in after the insert)."""
-        where = self._recorded_filter(table, sa.literal(ledger_id, sa.BigInteger))
-        if where is None:
-            pk = list(table.primary_key.columns)
-            for batch in self._recorded_batches(table, sa.literal(ledger_id, sa.BigInteger)):
-                statement = sa.update(table).where(columns_in(pk, [k for k, _ in batch]))
-                self.dialect.execute(statement.values(dict.fromkeys(columns)))
-            return
-        self.dialect.execute(sa.update(table).where(where).values(dict.fromkeys(columns)))
+        for where in self._recorded_wheres(ledger_id, table):
+            self.dialect.execute(sa.update(table).where(where).values(dict.fromkeys(columns)))
 
     def status_of(self, ledger_id: int) -> Status | None:
         """The status of one ledger row as committed so far, or None when it is gone."""
@@ -417,28 +386,29 @@ class KeyRecords:
 
     def delete_recorded(self, ledger_id: int, table: sa.Table) -> int:
         """Delete the rows the run inserted into ``table``; return how many."""
-        ref = sa.literal(ledger_id, sa.BigInteger)
-        where = self._recorded_filter(table, ref)
-        if where is not None:
+        deleted = 0
+        for where in self._recorded_wheres(ledger_id, table):
             statement = sa.delete(table).where(where)
             self.dialect.log_sql(statement)
-            return int(self.dialect.run(statement).rowcount)
-        pk = list(table.primary_key.columns)
-        deleted = 0
-        for batch in self._recorded_batches(table, ref):
-            statement = sa.delete(table).where(columns_in(pk, [k for k, _ in batch]))
             deleted += int(self.dialect.run(statement).rowcount)
         return deleted
 
     # -- how a table's rows meet their key rows ---------------------------------------
-    def _key_parts(
-        self, table: sa.Table, key_columns: Sequence[sa.ColumnElement[Any]]
-    ) -> list[sa.ColumnElement[Any]]:
-        """first_key, last_key and key for the key rows of ``key_columns`` (in SQL)."""
+    def _key_rows(
+        self,
+        run: RunRef,
+        table: sa.Table,
+        key_columns: Sequence[sa.ColumnElement[Any]],
+        row_hash: sa.ColumnElement[str],
+    ) -> sa.Select[Any]:
+        """The SELECT of ``_KEY_COLUMNS`` recording rows whose key is ``key_columns``:
+        an integer key as a one-key range, any other as JSON text, with its hash."""
         if single_integer_key(table) is not None:
-            return [key_columns[0], key_columns[0], sa.null()]
-        text = self.dialect.key_text(key_columns)
-        return [sa.null(), sa.null(), text if text is not None else sa.null()]
+            key_parts = [key_columns[0], key_columns[0], sa.null()]
+        else:
+            text = self.dialect.key_text(key_columns)
+            key_parts = [sa.null(), sa.null(), text if text is not None else sa.null()]
+        return sa.select(run.ref, sa.literal(table.name, sa.String), *key_parts, row_hash)
 
     def _matches(
         self, table: sa.Table, ref: sa.ColumnElement[Any]
@@ -520,6 +490,18 @@ class KeyRecords:
         if matches is None:
             return None
         return sa.exists(sa.select(1).select_from(ledger_keys).where(matches))
+
+    def _recorded_wheres(self, ledger_id: int, table: sa.Table) -> Iterator[sa.ColumnElement[bool]]:
+        """WHERE clauses that together select the rows this run recorded: one set-based
+        clause, or, where keys cannot be matched in SQL, one ``key IN (...)`` per batch."""
+        ref = sa.literal(ledger_id, sa.BigInteger)
+        where = self._recorded_filter(table, ref)
+        if where is not None:
+            yield where
+            return
+        pk = list(table.primary_key.columns)
+        for batch in self._recorded_batches(table, ref):
+            yield columns_in(pk, [key for key, _ in batch])
 
     def recorded_filter(self, ledger_id: int, table: sa.Table) -> sa.ColumnElement[bool] | None:
         """``table``'s rows this run recorded, as a WHERE clause; None where it cannot be

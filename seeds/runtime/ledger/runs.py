@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from seeds.dialects import Dialect, bind
+from seeds.dialects import bind
 from seeds.errors import LedgerMismatch
 from seeds.runtime.environment import Environment
 from seeds.runtime.ledger.keys import KeyRecords, RunRef
@@ -76,9 +76,6 @@ class Ledger(KeyRecords):
     Args:
         dialect: The run's dialect (online, or rendering ``--sql``).
     """
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
 
     @classmethod
     def on(cls, conn: Connection) -> Ledger:
@@ -229,19 +226,18 @@ class Ledger(KeyRecords):
             if restamp is not None:
                 query = query.where(ledger.c.id > _restamped_after(restamp.detail))
             production_runs = self.dialect.scalar(query.order_by(ledger.c.id).limit(1))
-        if production_runs is not None and stamp is not Environment.PRODUCTION:
+        stamped_production = stamp is Environment.PRODUCTION
+        if production_runs is not None and (restamp is not None or not stamped_production):
             why = (
                 f"seed {production_runs} ran under production after its re-stamp"
                 if restamp is not None
                 else f"seed {production_runs} ran under production, but the stamp event says "
                 f"{stamp.value if stamp else 'nothing (it is missing)'}"
             )
-            log.warning("database %r is protected as production: %s", database, why)
+            if not stamped_production:  # the stamp and the ledger disagree: say so
+                log.warning("database %r is protected as production: %s", database, why)
             return Protection(Environment.PRODUCTION, why)
         if restamp is not None:
-            if production_runs is not None:
-                why = f"seed {production_runs} ran under production after its re-stamp"
-                return Protection(Environment.PRODUCTION, why)
             environment = Environment(restamp.environment)
             return Protection(environment, f"re-stamped {environment} after it was anonymized")
         if stamp is None:
