@@ -6,12 +6,13 @@ in isolation, including seeds that are meant to fail.
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Migrator
+from tests.helpers import Migrator, run_cli
 
 ENV_PY = '''"""Test project env.py: the same one line a user writes."""
 from seeds import run_migrations
@@ -63,6 +64,11 @@ class SeedProject(Migrator):
         self._last = rev
         return rev
 
+    def cli(self, *args: str, **environ: str) -> subprocess.CompletedProcess[str]:
+        """Run ``alembic ...`` or ``seeds ...`` in the project folder, on its database
+        (``environ`` adds variables, e.g. ``APP_ENV="development"``)."""
+        return run_cli(*args, env={"DATABASE_URL": self.url, **environ}, cwd=self.root)
+
 
 # Revision bodies shared by several tests.
 # The schema runs on PostgreSQL and SQLite alike: SQLite auto-assigns keys only to an
@@ -110,6 +116,23 @@ posts = sa.Table(
     sa.Column("title", sa.String(100), nullable=False),
 )
 """
+
+
+ENSURE = (
+    FROZEN_USERS
+    + """
+
+@seed(environments=["production", "testing"], tables=[users])
+def upgrade(ctx: SeedContext) -> None:
+    ctx.ensure(users, [
+        {"username": "admin", "email": "admin@example.org"},
+        {"username": "ops", "email": "ops@example.org"},
+    ], key=["username"])
+
+
+downgrade = upgrade.downgrade
+"""
+)
 
 
 def seed_users(environments: str = '["development", "testing"]', count: int = 3) -> str:

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.util import CommandError
 
-from tests.helpers import rows, run_cli, version
+from tests.helpers import rows, version
 from tests.seedproject import SeedProject
 
 # A reserved-word table and column, a unique INDEX (not a constraint), a CHECK and a
@@ -41,16 +41,8 @@ def test_new_freezes_unique_indexes_checks_and_defaults(
     project: SeedProject, engine: sa.Engine
 ) -> None:
     project.upgrade("head", env="development")
-    result = run_cli(
-        "seeds",
-        "new",
-        "people",
-        "--env",
-        "development",
-        "--tables",
-        "user",
-        env={"DATABASE_URL": project.url, "APP_ENV": "development"},
-        cwd=project.root,
+    result = project.cli(
+        "seeds", "new", "people", "--env", "development", "--tables", "user", APP_ENV="development"
     )
     assert result.returncode == 0, result.stderr
     path = Path(result.stdout.split("wrote ", 1)[1].strip())

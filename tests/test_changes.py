@@ -16,7 +16,7 @@ from alembic.util import CommandError
 
 from seeds import ConfigurationError, seed
 from seeds.runtime import ledger
-from tests.helpers import database_name, rows, run_cli, version
+from tests.helpers import database_name, rows, version
 from tests.seedproject import SeedProject
 
 
@@ -269,15 +269,7 @@ def test_volatile_names_are_checked_at_declaration(
 
 # -- the plan ---------------------------------------------------------------------------
 def _plan(project: SeedProject, *args: str) -> str:
-    result = run_cli(
-        "seeds",
-        "plan",
-        "s1",
-        "--downgrade",
-        *args,
-        env={"DATABASE_URL": project.url, "APP_ENV": "development"},
-        cwd=project.root,
-    )
+    result = project.cli("seeds", "plan", "s1", "--downgrade", *args, APP_ENV="development")
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

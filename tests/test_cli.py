@@ -26,9 +26,7 @@ def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) 
 def seeds(
     project: SeedProject, *args: str, app_env: str = "development"
 ) -> subprocess.CompletedProcess[str]:
-    return run_cli(
-        "seeds", *args, env={"DATABASE_URL": project.url, "APP_ENV": app_env}, cwd=project.root
-    )
+    return project.cli("seeds", *args, APP_ENV=app_env)
 
 
 def test_status_json_reports_applied_skipped_and_pending(project: SeedProject) -> None:

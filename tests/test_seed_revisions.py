@@ -16,7 +16,7 @@ from alembic.util import CommandError
 
 from seeds.runtime import ledger
 from tests.helpers import database_name, destructive, ledger_rows, recorded_keys, rows, version
-from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
+from tests.seedproject import ENSURE, FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
 
 
 @pytest.fixture
@@ -324,23 +324,6 @@ downgrade = upgrade.downgrade
     )
     project.upgrade("head", env="testing")
     assert [r[0] for r in rows(engine, "users")] == [1, 2, 3, 4]
-
-
-ENSURE = (
-    FROZEN_USERS
-    + """
-
-@seed(environments=["production", "testing"], tables=[users])
-def upgrade(ctx: SeedContext) -> None:
-    ctx.ensure(users, [
-        {"username": "admin", "email": "admin@example.org"},
-        {"username": "ops", "email": "ops@example.org"},
-    ], key=["username"])
-
-
-downgrade = upgrade.downgrade
-"""
-)
 
 
 def test_ensure_is_idempotent_against_an_existing_row(

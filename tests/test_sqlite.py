@@ -18,7 +18,7 @@ from alembic.util import CommandError
 
 from seeds.runtime import ledger
 from tests.helpers import rows, run_cli, version
-from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
+from tests.seedproject import ENSURE, SCHEMA_USERS, SeedProject, seed_users
 
 
 @pytest.fixture
@@ -92,23 +92,6 @@ def test_foreign_keys_are_off_again_for_a_batch_schema_revision(
     assert [r[3] for r in rows(engine, "users")] == ["user0", "user1", "user2"]
 
 
-ENSURE = (
-    FROZEN_USERS
-    + """
-
-@seed(environments=["production", "testing"], tables=[users])
-def upgrade(ctx: SeedContext) -> None:
-    ctx.ensure(users, [
-        {"username": "admin", "email": "admin@example.org"},
-        {"username": "ops", "email": "ops@example.org"},
-    ], key=["username"])
-
-
-downgrade = upgrade.downgrade
-"""
-)
-
-
 def test_offline_sql_refuses_a_seed_that_inserts(project: SeedProject) -> None:
     """Only PostgreSQL records the inserted keys in the SQL itself; SQLite says so."""
     project.revision("s2", ENSURE)
@@ -141,15 +124,7 @@ def test_a_plan_is_refused_because_sqlite_commits_schema_changes_at_once(
     """A dry run rolls everything back; SQLite (through Python's driver) commits DDL
     as it runs, so a plan there would leave tables behind: it is refused instead."""
     project.revision("s2", seed_users())
-    plan = run_cli(
-        "seeds",
-        "plan",
-        "--json",
-        "-x",
-        "env=development",
-        env={"DATABASE_URL": project.url},
-        cwd=project.root,
-    )
+    plan = project.cli("seeds", "plan", "--json", "-x", "env=development")
     assert plan.returncode == 1
     assert "sqlite cannot do for schema changes" in plan.stderr
     assert "run the migration on a copy of the database" in plan.stderr

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.util import CommandError
 
-from tests.helpers import database_name, rows, run_cli, version
+from tests.helpers import database_name, rows, version
 from tests.seedproject import SCHEMA_USERS, SeedProject, seed_users
 
 # users with three kinds of application tables hanging off them.
@@ -111,17 +111,7 @@ def test_every_referencing_application_row_is_listed_and_kept(
     assert [r[1] for r in rows(engine, "likes")] == [seeded["user0"]]
     assert version(engine) == "s2"
 
-    plan = run_cli(
-        "seeds",
-        "plan",
-        "s1",
-        "--downgrade",
-        "--json",
-        "-x",
-        "env=testing",
-        env={"DATABASE_URL": project.url},
-        cwd=project.root,
-    )
+    plan = project.cli("seeds", "plan", "s1", "--downgrade", "--json", "-x", "env=testing")
     assert plan.returncode == 0, plan.stderr
     [undo] = json.loads(plan.stdout)
     assert {(b["table"], b["on_delete"], b["rows"]) for b in undo["blocked_by"]} == {
@@ -266,16 +256,8 @@ def downgrade() -> None:
     )
     project.upgrade("head")
     share_lock.execute(sa.text("SELECT count(*) FROM users"))  # a long reader
-    down = run_cli(
-        "alembic",
-        "-x",
-        "env=testing",
-        "-x",
-        "lock_timeout=500ms",
-        "downgrade",
-        "s1",
-        env={"DATABASE_URL": project.url},
-        cwd=project.root,
+    down = project.cli(
+        "alembic", "-x", "env=testing", "-x", "lock_timeout=500ms", "downgrade", "s1"
     )
     assert down.returncode != 0
     assert "lock timeout" in down.stderr
