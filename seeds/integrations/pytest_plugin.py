@@ -270,14 +270,14 @@ def seed_config(request: pytest.FixtureRequest) -> Config:
     environment is not one of the four, every test that needs it errors with one line
     saying so.
     """
-    from alembic.config import Config
+    from seeds.runtime.project import load_alembic_config
 
     with _failing_cleanly("seed_config"):
         x_args = _x_pairs(request.config)
         environment = _environment(request.config, x_args)
         root = _project_root(request.config)
     x_args = {"env": environment, **{k: v for k, v in x_args.items() if k != "env"}}
-    config = Config(str(alembic_ini(root)))
+    config = load_alembic_config(alembic_ini(root))
     config.cmd_opts = argparse.Namespace(x=[f"{k}={v}" for k, v in x_args.items()])
     config.attributes["configure_logger"] = False
     return config

@@ -102,8 +102,20 @@ def alembic_config(x_args: dict[str, str], app: AppConfig | None = None) -> Conf
 
     ``app`` travels in ``config.attributes`` to env.py, which runs in this process.
     """
-    config = Config(str(alembic_ini(project_root())))
+    config = load_alembic_config(alembic_ini(project_root()))
     config.cmd_opts = argparse.Namespace(x=[f"{k}={v}" for k, v in x_args.items()])
     if app is not None:
         config.attributes[APP_CONFIG] = app
+    return config
+
+
+def load_alembic_config(ini: Path) -> Config:
+    """The Alembic config in ``ini``, its revisions beside it when it names none.
+
+    Flask-Migrate's ``migrations/alembic.ini`` has no ``script_location``: Flask-Migrate
+    sets it to the folder of the file at run time, and so does this.
+    """
+    config = Config(str(ini))
+    if not config.get_main_option("script_location"):
+        config.set_main_option("script_location", str(ini.parent))
     return config
