@@ -73,8 +73,12 @@ def run_cli(
             full_env.pop(key, None)
         else:
             full_env[key] = value
-    modules = {"alembic": "alembic", "seeds": "seeds"}
-    cmd = [sys.executable, "-m", modules[args[0]], *args[1:]]
+    # `pytest` is the console script, as a project runs its own tests; the rest as modules.
+    if args[0] == "pytest":
+        cmd = [str(Path(sys.executable).with_name("pytest")), *args[1:]]
+    else:
+        modules = {"alembic": "alembic", "seeds": "seeds", "flask": "flask"}
+        cmd = [sys.executable, "-m", modules[args[0]], *args[1:]]
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
 
 

@@ -20,12 +20,19 @@ from alembic.util import CommandError
 
 from seeds.errors import SeedError
 from seeds.integrations import render
-from seeds.runtime.database import connect
+from seeds.runtime.database import Target, connect
 from seeds.runtime.environment import Environment
-from seeds.runtime.project import alembic_config, parse_x_pairs, project_root, target_for
+from seeds.runtime.project import (
+    AppConfig,
+    alembic_config,
+    parse_x_pairs,
+    project_root,
+    target_for,
+)
 from seeds.runtime.run import dry_run
 from seeds.runtime.settings import load_settings
 from seeds.tools import verification
+from seeds.tools.adoption import plan_init, uses_flask
 from seeds.tools.authoring import new_seed_revision
 from seeds.tools.inspection import table_row_counts
 from seeds.tools.status import collect
@@ -48,6 +55,26 @@ def main(verbose: int) -> None:
     """Seedchain: seed data in the Alembic version chain."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)-5.5s [%(name)s] %(message)s")
+
+
+def _host_app() -> AppConfig | None:
+    """In a Flask-Migrate project, the Flask app's settings, its context entered for the
+    rest of the command; None elsewhere. Loaded once, on first need."""
+    ctx = click.get_current_context()
+    if "seeds.app" not in ctx.meta:
+        app = None
+        if uses_flask(project_root()):
+            from seeds.integrations.flask import loaded_app  # Flask is an optional extra
+
+            app = ctx.with_resource(loaded_app())
+        ctx.meta["seeds.app"] = app
+    app_config: AppConfig | None = ctx.meta["seeds.app"]
+    return app_config
+
+
+def _target(schema: str | None) -> Target:
+    """The command's database: DATABASE_URL, else the Flask app's, else the local one."""
+    return target_for(schema, _host_app())
 
 
 _X_OPTION = click.option(
@@ -126,7 +153,7 @@ def devdb_url() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def summary(schema: str | None, as_json: bool) -> None:
     """Rows per table and the Alembic revision of the database."""
-    target = target_for(schema)
+    target = _target(schema)
     with connect(target) as conn:
         revision, counts = table_row_counts(conn, target.schema)
     if as_json:
@@ -140,7 +167,7 @@ def summary(schema: str | None, as_json: bool) -> None:
 @_JSON_OPTION
 def status(schema: str | None, as_json: bool) -> None:
     """Every seed revision: applied/skipped/pending, environment, rows, when, drift."""
-    target = target_for(schema)
+    target = _target(schema)
     script = ScriptDirectory.from_config(alembic_config({}))
     with connect(target) as conn:
         statuses = collect(conn, script, target.schema)
@@ -164,6 +191,7 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
     The migration runs for real inside a transaction that is always rolled back, so
     the plan is exact (TRUNCATE cascade reach included) and nothing changes.
     """
+    _host_app()  # a Flask-Migrate env.py runs inside the app's context
     config = alembic_config(parse_x_pairs(x_pairs))
     outcomes = dry_run(config, target, downgrade=down).outcomes
     if as_json:
@@ -171,6 +199,32 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
         return
     action = "downgrade" if down else "upgrade"
     render.plan(outcomes, f"plan: {action} to {target} (nothing was changed)")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Print the changes as a diff; write nothing.")
+def init(dry_run: bool) -> None:
+    """Wire Seedchain into this Alembic or Flask-Migrate project, keeping its env.py.
+
+    Rewrites only env.py's connection block into a run_migrations() call, and adds
+    seed.py.mako, [tool.seeds] in pyproject.toml and .devdb/ in .gitignore. Running it
+    again changes nothing.
+    """
+    plan = plan_init(project_root())
+    for note in plan.notes:
+        render.err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    if not plan.changes:
+        click.echo(f"Seedchain is already wired into {plan.root}; nothing to change")
+        return
+    if dry_run:
+        for change in plan.changes:
+            click.echo(change.diff(plan.root), nl=False)
+        return
+    plan.write()
+    for change in plan.changes:
+        verb = "created" if change.before is None else "updated"
+        click.echo(f"{verb} {change.path.relative_to(plan.root)}: {change.why}")
+    click.echo('next: seeds new "first seed" --env development --tables <table,...>')
 
 
 @main.command()
@@ -184,7 +238,7 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
 )
 def new(message: str, environments: str, tables: str, schema: str | None) -> None:
     """Write a seed revision after head, with its tables frozen as they are now."""
-    target = target_for(schema)
+    target = _target(schema)
     with connect(target) as conn:
         path = new_seed_revision(
             alembic_config({}),
@@ -203,7 +257,7 @@ def new(message: str, environments: str, tables: str, schema: str | None) -> Non
 @_JSON_OPTION
 def verify(schema: str | None, environment: str | None, as_json: bool) -> None:
     """Run the verification rules (Seedchain's and the application's). Exit 1 on failure."""
-    target = target_for(schema)
+    target = _target(schema)
     root = project_root()
     env = Environment.parse(environment or os.environ.get("APP_ENV") or "development", "--env")
     modules = load_settings(root, env).get("verify", [])
@@ -261,7 +315,7 @@ def anonymize(
 
     rules = pseudonyms.load_rules(project_root())
     key = pseudonyms.load_key(os.environ, key_file)
-    target = target_for(schema)
+    target = _target(schema)
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -313,7 +367,7 @@ def restamp(environment: str, database: str, schema: str | None, as_json: bool) 
     """
     from seeds.tools import anonymize as anonymization
 
-    target = target_for(schema)
+    target = _target(schema)
     with connect(target) as conn:
         report = anonymization.restamp(conn, Environment(environment), database)
     if as_json:

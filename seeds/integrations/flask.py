@@ -12,6 +12,9 @@ Install the extra (``pip install seedchain[flask]``) and register the group::
   revisions above the seed, unless ``--with-schema``.
 - ``flask seed status``: the table of ``seeds status``.
 
+Flask-Migrate's own ``migrations/env.py`` calls :func:`run_migrations` from here (``seeds
+init`` wires it in), so ``flask db upgrade`` and ``flask seed all`` run the same way.
+
 The database is ``DATABASE_URL``, else the app's ``SQLALCHEMY_DATABASE_URI``, else the
 project-local one. The environment is ``-x env``, else ``APP_ENV``, else ``SEEDS_ENV``
 in the app config, else development on the project-local database. The app's values
@@ -20,11 +23,14 @@ are handed to the in-process Alembic run; the process environment is left alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import click
 import sqlalchemy as sa
-from alembic import command
+from alembic import command, context
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from flask import current_app
@@ -32,8 +38,16 @@ from flask.cli import AppGroup
 
 from seeds.errors import ConfigurationError, SeedError
 from seeds.integrations import render
+from seeds.runtime import env
 from seeds.runtime.database import connect
-from seeds.runtime.project import AppConfig, alembic_config, parse_x_pairs, target_for
+from seeds.runtime.project import (
+    APP_CONFIG,
+    AppConfig,
+    alembic_config,
+    parse_x_pairs,
+    target_for,
+)
+from seeds.runtime.run import RunResult
 from seeds.tools.status import collect, current_heads, seed_revisions
 
 
@@ -46,6 +60,40 @@ def _app_config() -> AppConfig:
         database_url=str(url) if url else None,
         environment=str(environment) if environment else None,
     )
+
+
+def run_migrations(target_metadata: sa.MetaData | None = None, **configure_args: Any) -> RunResult:
+    """:func:`seeds.run_migrations` for a Flask app's ``migrations/env.py``.
+
+    The same run, with the app's ``SQLALCHEMY_DATABASE_URI`` and ``SEEDS_ENV`` filling
+    the gaps ``DATABASE_URL`` and ``APP_ENV`` leave, as for ``flask seed``. Call it
+    inside the app context Flask-Migrate's ``flask db`` provides.
+    """
+    context.config.attributes.setdefault(APP_CONFIG, _app_config())
+    return env.run_migrations(target_metadata, **configure_args)
+
+
+@contextlib.contextmanager
+def loaded_app() -> Iterator[AppConfig]:
+    """The project's Flask app, loaded as ``flask`` loads it (``FLASK_APP``, else
+    ``app.py`` or ``wsgi.py``), inside its app context; yields what it configured.
+
+    ``seeds`` uses it in a Flask-Migrate project: that env.py reads ``current_app``,
+    and the app names the database, as under ``flask db``.
+    """
+    from flask.cli import NoAppException, ScriptInfo, load_dotenv
+
+    load_dotenv()  # .flaskenv and .env, as `flask` reads them (when python-dotenv is there)
+    try:
+        app = ScriptInfo(app_import_path=os.environ.get("FLASK_APP")).load_app()
+    except NoAppException as err:
+        first = str(err).strip().splitlines()[0]
+        raise ConfigurationError(
+            f"this project's env.py is Flask-Migrate's and needs the Flask app, which "
+            f"could not be loaded ({first}); set FLASK_APP as for `flask db`"
+        ) from err
+    with app.app_context():
+        yield _app_config()
 
 
 def _run(action: Callable[[], None]) -> None:
