@@ -298,7 +298,7 @@ def test_plan_downgrade_json_lists_the_first_changed_keys(
     project: SeedProject, engine: sa.Engine
 ) -> None:
     user2, changed = _twelve_devices_and_one_user_changed(project, engine)
-    [outcome] = json.loads(_plan(project, "--json"))
+    [outcome] = json.loads(_plan(project, "--json"))["outcomes"]
     assert outcome["changed"] == {"users": 1, "devices": 12}
     # Twelve changed rows: the plan names the first ten by key.
     assert outcome["changed_keys"] == {"users": [[user2]], "devices": [[k] for k in changed[:10]]}

@@ -62,7 +62,7 @@ def test_plan_is_exact_and_changes_nothing(project: SeedProject, engine: sa.Engi
     project.upgrade("s1", env="development")
     up = seeds(project, "plan", "--json")
     assert up.returncode == 0, up.stderr
-    assert [(o["revision"], o["action"], o["rows"]) for o in json.loads(up.stdout)] == [
+    assert [(o["revision"], o["action"], o["rows"]) for o in json.loads(up.stdout)["outcomes"]] == [
         ("s2", "insert", {"users": 3, "posts": 3}),
         ("s3", "insert", {"users": 2, "posts": 2}),
     ]
@@ -76,7 +76,7 @@ def test_plan_is_exact_and_changes_nothing(project: SeedProject, engine: sa.Engi
     project.upgrade("head", env="development")
     down = seeds(project, "plan", "--downgrade", "s1", "--json")
     assert down.returncode == 0, down.stderr
-    plans = json.loads(down.stdout)
+    plans = json.loads(down.stdout)["outcomes"]
     # s3 goes first: its users share the table with s2's, so only a keyed delete is exact;
     # then s2's rows are all that is left, and TRUNCATE is provably the same.
     assert [(p["revision"], p["method"]) for p in plans] == [
@@ -88,7 +88,25 @@ def test_plan_is_exact_and_changes_nothing(project: SeedProject, engine: sa.Engi
     # A relative target, as alembic takes it.
     relative = seeds(project, "plan", "--downgrade", "-1", "--json")
     assert relative.returncode == 0, relative.stderr
-    assert [p["revision"] for p in json.loads(relative.stdout)] == ["s3"]
+    relative_plan = json.loads(relative.stdout)
+    assert [p["revision"] for p in relative_plan["outcomes"]] == ["s3"]
+    # The plan names where -1 leads.
+    assert relative_plan["steps"] == ["s3 -> s2, test revision"]
+    assert relative_plan["environment"] == "development"
+
+
+def test_plan_without_an_environment_uses_the_database_stamp(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    fresh = project.cli("seeds", "plan")
+    assert fresh.returncode == 1
+    assert "no environment is declared and the database has no stamp" in fresh.stderr
+    project.upgrade("s2", env="testing")
+    result = project.cli("seeds", "plan", "--downgrade", "-1")
+    assert result.returncode == 0, result.stderr
+    assert "environment testing (the database's stamp)" in result.stdout
+    assert "downgrade: s2 -> s1, two users" in result.stdout
+    assert version(engine) == "s2"
 
 
 def test_plan_shows_a_production_refusal(project: SeedProject, engine: sa.Engine) -> None:
@@ -136,7 +154,7 @@ def test_plan_warns_about_an_unindexed_foreign_key(project: SeedProject, engine:
         conn.execute(sa.text("DROP INDEX ix_posts_user_id"))
     result = seeds(project, "plan", "--downgrade", "s1", "--json")
     assert result.returncode == 0, result.stderr
-    [plan] = json.loads(result.stdout)
+    [plan] = json.loads(result.stdout)["outcomes"]
     assert plan["method"] == "delete"
     assert plan["warnings"] == [
         "posts.user_id references users without an index; the delete scans posts once per "

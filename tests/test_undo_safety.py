@@ -113,7 +113,7 @@ def test_every_referencing_application_row_is_listed_and_kept(
 
     plan = project.cli("seeds", "plan", "s1", "--downgrade", "--json", "-x", "env=testing")
     assert plan.returncode == 0, plan.stderr
-    [undo] = json.loads(plan.stdout)
+    [undo] = json.loads(plan.stdout)["outcomes"]
     assert {(b["table"], b["on_delete"], b["rows"]) for b in undo["blocked_by"]} == {
         ("invoices", "RESTRICT", 2),
         ("likes", "SET NULL", 1),

@@ -18,7 +18,7 @@ import click
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from seeds.errors import SeedError
+from seeds.errors import ConfigurationError, SeedError
 from seeds.integrations import render
 from seeds.runtime.database import Target, connect
 from seeds.runtime.environment import Environment
@@ -35,7 +35,7 @@ from seeds.tools import verification
 from seeds.tools.adoption import plan_init, uses_flask
 from seeds.tools.authoring import new_seed_revision
 from seeds.tools.inspection import table_row_counts
-from seeds.tools.status import collect
+from seeds.tools.status import collect, stamped_environment
 
 
 class _SeedErrorsAsMessages(click.Group):
@@ -189,16 +189,43 @@ def plan(target: str, down: bool, x_pairs: tuple[str, ...], as_json: bool) -> No
     """What upgrading (or --downgrade) to TARGET would insert or remove, per table.
 
     The migration runs for real inside a transaction that is always rolled back, so
-    the plan is exact (TRUNCATE cascade reach included) and nothing changes.
+    the plan is exact (TRUNCATE cascade reach included) and nothing changes. With no
+    environment declared, a plan of a database that was seeded before uses the
+    environment it is stamped with.
     """
-    _host_app()  # a Flask-Migrate env.py runs inside the app's context
-    config = alembic_config(parse_x_pairs(x_pairs))
-    outcomes = dry_run(config, target, downgrade=down).outcomes
-    if as_json:
-        click.echo(json.dumps([render.outcome_json(o) for o in outcomes], indent=2))
-        return
+    x_args = parse_x_pairs(x_pairs)
+    app = _host_app()  # a Flask-Migrate env.py runs inside the app's context
+    declared = x_args.get("env") or os.environ.get("APP_ENV") or (app and app.environment)
+    source = "declared"
+    database = _target(x_args.get("schema"))
+    if not declared and not database.local_devdb:
+        with connect(database) as conn:
+            stamp = stamped_environment(conn)
+        if stamp is None:
+            names = "|".join(e.value for e in Environment)
+            raise ConfigurationError(
+                "no environment is declared and the database has no stamp yet (nothing "
+                f"was seeded in it): pass -x env={names} or set APP_ENV"
+            )
+        x_args["env"], source = stamp.value, "the database's stamp"
+    elif not declared:
+        source = "the project-local database's default"
+    result = dry_run(alembic_config(x_args), target, downgrade=down)
     action = "downgrade" if down else "upgrade"
-    render.plan(outcomes, f"plan: {action} to {target} (nothing was changed)")
+    if as_json:
+        document = {
+            "action": action,
+            "target": target,
+            "steps": list(result.steps),
+            "environment": result.environment,
+            "environment_from": source,
+            "database": result.database,
+            "outcomes": [render.outcome_json(o) for o in result.outcomes],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    render.plan_header(action, target, result, source)
+    render.plan(result.outcomes, f"plan: {action} to {target} (nothing was changed)")
 
 
 @main.command()

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seeds.runtime.environment import Environment
-from seeds.runtime.run import SeedOutcome
+from seeds.runtime.run import RunResult, SeedOutcome
 from seeds.runtime.undo import UndoPlan
 
 if TYPE_CHECKING:
@@ -110,6 +110,20 @@ def _changed_note(revision: str, table: str, count: int, keys: Sequence[Sequence
     first = f"first {len(keys)}: " if len(keys) < count else ""
     rows = "row" if count == 1 else "rows"
     return f"{revision}: {table}: {count:,} {rows} changed since seeded (keys {first}{shown})"
+
+
+def plan_header(action: str, target: str, result: RunResult, environment_from: str) -> None:
+    """Which database, environment and steps a plan used (a relative target resolved)."""
+    console.print(
+        f"database {result.database or '-'}, environment {result.environment or '-'} "
+        f"({environment_from})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not result.steps:
+        console.print(f"{action} to {target}: already there, nothing to run", highlight=False)
+    for step in result.steps:
+        console.print(f"{action}: {step}", highlight=False, soft_wrap=True)
 
 
 def plan(outcomes: Sequence[object], title: str) -> None:

@@ -269,7 +269,8 @@ def _record_override(run: Run, detail: str) -> None:
 
 
 def _guard_downgrades(migration_context: Any, run: Run, *, record: bool) -> None:
-    """Refuse downgrades of a production database before the first step runs.
+    """Refuse downgrades of a production database before the first step runs, and
+    record the steps for the run's result (``seeds plan`` names them).
 
     Alembic computes the steps inside run_migrations, after reading the current
     heads (under our deploy lock). Wrapping its step function is the one place that
@@ -283,6 +284,7 @@ def _guard_downgrades(migration_context: Any, run: Run, *, record: bool) -> None
 
     def guarded(heads: Any, ctx: Any) -> Any:
         steps = list(steps_for(heads, ctx))
+        run.record_steps([_describe(step) for step in steps])
         downgrades = [str(step.short_log) for step in steps if not step.is_upgrade]
         used = protection.check_downgrade(downgrades, state.stamp, state.database, state.override)
         if used and record:
@@ -290,6 +292,13 @@ def _guard_downgrades(migration_context: Any, run: Run, *, record: bool) -> None
         return steps
 
     migration_context._migrations_fn = guarded
+
+
+def _describe(step: Any) -> str:
+    """``"s2 -> s1, message"``: where one Alembic step goes, as ``alembic history`` says."""
+    source = ", ".join(step.from_revisions) or "base"
+    destination = ", ".join(step.to_revisions) or "base"
+    return f"{source} -> {destination}, {step.doc}"
 
 
 @contextlib.contextmanager

@@ -76,9 +76,17 @@ class SeedOutcome:
 
 @dataclass(frozen=True)
 class RunResult:
-    """What every seed revision of one run did, in order (upgrades and undo plans)."""
+    """What every seed revision of one run did, in order (upgrades and undo plans).
+
+    ``steps`` are Alembic's, in the order they ran (``"a -> b, message"``), schema
+    revisions included; ``environment`` and ``database`` are the run's, None when no
+    revision ran.
+    """
 
     outcomes: tuple[SeedOutcome | UndoPlan, ...] = ()
+    steps: tuple[str, ...] = ()
+    environment: str | None = None
+    database: str | None = None
 
 
 class Run:
@@ -95,6 +103,11 @@ class Run:
         self.ledger = Ledger(dialect)
         self._outcomes: list[SeedOutcome | UndoPlan] = []
         self._after_commit: list[PendingSequence] = []
+        self._steps: tuple[str, ...] = ()
+
+    def record_steps(self, steps: list[str]) -> None:
+        """Keep the steps Alembic is about to run, as it describes them."""
+        self._steps = tuple(steps)
 
     def record(self, outcome: SeedOutcome | UndoPlan) -> None:
         """Report what one seed revision did (an upgrade's outcome or an undo's plan)."""
@@ -111,7 +124,12 @@ class Run:
 
     def result(self) -> RunResult:
         """Everything recorded so far, as one immutable value."""
-        return RunResult(tuple(self._outcomes))
+        return RunResult(
+            tuple(self._outcomes),
+            self._steps,
+            self.state.environment.value,
+            self.state.database,
+        )
 
 
 def current_run() -> Run:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.migration import MigrationContext
 
+from seeds.runtime.environment import Environment
 from seeds.runtime.ledger import Ledger, Status
 from seeds.runtime.revision import SeedRevision, source_checksum
 
@@ -102,3 +103,10 @@ def collect(conn: Connection, script: ScriptDirectory, schema: str | None) -> li
             )
         )
     return statuses
+
+
+def stamped_environment(conn: Connection) -> Environment | None:
+    """The environment protection goes by in this database (its ledger stamp,
+    cross-checked with the ledger's rows); None before anything was seeded."""
+    ledger = Ledger.on(conn)
+    return ledger.protection(ledger.dialect.database_name()).environment
