@@ -138,6 +138,6 @@ def test_plan_reports_rows_per_second(project: SeedProject) -> None:
         cwd=project.root,
     )
     assert result.returncode == 0, result.stderr
-    [outcome] = json.loads(result.stdout)
+    [outcome] = json.loads(result.stdout)["outcomes"]
     assert outcome["rows"] == {"users": 2000, "posts": 2000}
     assert outcome["rows_per_second"]["users"] > 0
