@@ -103,12 +103,8 @@ def plan_init(root: Path) -> InitPlan:
         ConfigurationError: no Alembic project here, an env.py whose shape this cannot
             rewrite safely, or an unreadable pyproject.toml; nothing is changed.
     """
-    ini = alembic_ini(root)
-    config = load_alembic_config(ini)
-    try:
-        script_dir = Path(ScriptDirectory.from_config(config).dir)
-    except CommandError as err:
-        raise ConfigurationError(f"{ini}: {err}; fix script_location") from err
+    config = load_alembic_config(alembic_ini(root))
+    script_dir = _script_dir(config, root)
     env_py = script_dir / "env.py"
     if not env_py.is_file():
         raise ConfigurationError(f"no env.py in {script_dir}; is this an Alembic project?")
@@ -123,6 +119,25 @@ def plan_init(root: Path) -> InitPlan:
         if change is not None
     ]
     return InitPlan(root, changes, _notes(config))
+
+
+def _script_dir(config: Config, root: Path) -> Path:
+    """The revisions' folder. A relative ``script_location`` is taken from the project
+    folder, never from wherever ``seeds init`` was started (that could be another
+    project's ``migrations/``); ``package:folder`` locations are Alembic's to find."""
+    location = config.get_main_option("script_location") or ""
+    if ":" in location and not Path(location).is_absolute():
+        try:
+            return Path(ScriptDirectory.from_config(config).dir).resolve()
+        except CommandError as err:
+            raise ConfigurationError(f"{config.config_file_name}: {err}") from err
+    folder = Path(location) if Path(location).is_absolute() else root / location
+    if not folder.is_dir():
+        raise ConfigurationError(
+            f"{config.config_file_name}: script_location {location!r} is no folder "
+            f"under {root}; fix script_location"
+        )
+    return folder.resolve()
 
 
 def _notes(config: Config) -> list[str]:
@@ -179,8 +194,7 @@ def _appended(before: str | None, block: str) -> str:
 
 def uses_flask(root: Path) -> bool:
     """True when the project's env.py is Flask-Migrate's: it needs the Flask app."""
-    config = load_alembic_config(alembic_ini(root))
-    env_py = Path(ScriptDirectory.from_config(config).dir) / "env.py"
+    env_py = _script_dir(load_alembic_config(alembic_ini(root)), root) / "env.py"
     return env_py.is_file() and _is_flask(env_py.read_text())
 
 
