@@ -132,13 +132,18 @@ def _members_through_relationship(
         t["projects"],
         properties={"members": orm.relationship(User, secondary=t["project_members"])},
     )
-    with orm.Session(bind=ctx.connection) as session:  # joins the migration's transaction
-        for member in members:
-            project = session.get(Project, member["project_id"])
-            user = session.get(User, member["user_id"])
-            assert project is not None and user is not None
-            project.members.append(user)
-        session.flush()
+    try:
+        with orm.Session(bind=ctx.connection) as session:  # joins the migration's transaction
+            for member in members:
+                project = session.get(Project, member["project_id"])
+                user = session.get(User, member["user_id"])
+                assert project is not None and user is not None
+                project.members.append(user)
+            session.flush()
+    finally:
+        # The frozen tables outlive this run (a second run in the same process maps
+        # them again); mappings left behind would overlap the next one's.
+        registry.dispose()
     # The relationship writes role's server default; set the owners' role as the
     # association-table path does, then record the rows for the downgrade.
     owners = [(m["project_id"], m["user_id"]) for m in members if m["role"] == "owner"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from logging.config import fileConfig
 from pathlib import Path
@@ -129,15 +129,18 @@ def _resolve_options(
     parameters = Parameters.from_x_args(x_args)
     app = context.config.attributes.get(APP_CONFIG)  # set when `flask seed` runs Alembic
     args = autogenerate.configure_args(target_metadata, user_args, _RESERVED)
+    environ = _environ_naming_given_connection()
     environment: Environment | None
     try:
-        target, environment = resolve_run(x_args, os.environ, root, offline=offline, app=app)
+        target, environment = resolve_run(x_args, environ, root, offline=offline, app=app)
     except EnvironmentNotDeclared:
         if not _read_only():
+            if _given_connection() is not None:
+                raise _undeclared_for_given_connection() from None
             raise
         # Nothing will run: the database is what it is, whichever environment it is for.
         app_url = app.database_url if app else None
-        target = resolve_target(x_args, os.environ, root, start_devdb=not offline, app_url=app_url)
+        target = resolve_target(x_args, environ, root, start_devdb=not offline, app_url=app_url)
         environment = None
     return RunOptions(target, environment, parameters, root, offline, args)
 
@@ -155,22 +158,14 @@ def _read_only() -> bool:
 def _run_read_only(options: RunOptions) -> None:
     """Let Alembic read the database (its version, or the schema to compare); no
     revision runs, so no environment, protection or lock is involved."""
-    engine = sa.create_engine(options.target.url, poolclass=NullPool)
-    try:
-        try:
-            connection = engine.connect()
-        except sa.exc.OperationalError as err:
-            raise CommandError(describe_connect_error(options.target, err)) from err
-        with connection:
-            schema = options.target.schema
-            if schema:
-                statement = bind(connection).search_path_statement(connection.dialect, schema)
-                connection.execute(statement)
-            _configure(options, connection=connection)
-            with context.begin_transaction():
-                context.run_migrations()
-    finally:
-        engine.dispose()
+    with _connection(options.target, commits=False) as connection:
+        schema = options.target.schema
+        if schema:
+            statement = bind(connection).search_path_statement(connection.dialect, schema)
+            connection.execute(statement)
+        _configure(options, connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
 
 
 def _environment(options: RunOptions) -> Environment:
@@ -193,11 +188,8 @@ def _run_state(options: RunOptions, database: str, **kw: object) -> RunState:
 
 def _run_online(options: RunOptions) -> Run:
     target = options.target
-    engine = sa.create_engine(target.url, poolclass=NullPool)
-    try:
-        connection = engine.connect()
-    except sa.exc.OperationalError as err:
-        raise CommandError(describe_connect_error(target, err)) from err
+    connecting = contextlib.ExitStack()
+    connection = connecting.enter_context(_connection(target, commits=True))
     try:
         dialect = bind(connection)
         if target.schema:
@@ -248,8 +240,7 @@ def _run_online(options: RunOptions) -> Run:
                 undo.restore_sequences(run)
         return run
     finally:
-        connection.close()
-        engine.dispose()
+        connecting.close()
 
 
 def _give_back_sequences(run: Run) -> None:
@@ -362,3 +353,78 @@ def _configure(
         dialect_opts={"paramstyle": "named"} if options.offline else None,
         **args,
     )
+
+
+# -- a connection the caller passes in ----------------------------------------------
+#
+# Alembic's recipe for running commands programmatically on a connection of one's own
+# (and what pytest-alembic does with its engine): config.attributes["connection"]. It
+# names the database the way DATABASE_URL does, and wins over it; an environment must
+# still be declared for it, exactly as for DATABASE_URL.
+
+_GIVEN = "connection"
+
+
+def _given_connection() -> sa.Connection | sa.Engine | None:
+    given = context.config.attributes.get(_GIVEN)
+    if given is None or isinstance(given, sa.Connection | sa.Engine):
+        return given
+    raise ConfigurationError(
+        f"config.attributes[{_GIVEN!r}] is a {type(given).__name__}; "
+        "pass a SQLAlchemy Connection or Engine"
+    )
+
+
+def _environ_naming_given_connection() -> Mapping[str, str]:
+    """The process environment, its DATABASE_URL the given connection's database."""
+    given = _given_connection()
+    if given is None:
+        return os.environ
+    url = given.engine.url.render_as_string(hide_password=False)
+    log.info("using the connection passed in config.attributes[%r]", _GIVEN)
+    return {**os.environ, "DATABASE_URL": url}
+
+
+def _undeclared_for_given_connection() -> EnvironmentNotDeclared:
+    names = "|".join(e.value for e in Environment)
+    return EnvironmentNotDeclared(
+        f"config.attributes[{_GIVEN!r}] names the database but no environment is "
+        f"declared: pass -x env={names} or set APP_ENV; nothing was run"
+    )
+
+
+@contextlib.contextmanager
+def _connection(target: Target, *, commits: bool) -> Iterator[Connection]:
+    """The run's connection: the caller's, left open, or a new one to ``target``.
+
+    A run that ``commits`` (one transaction per revision, its own commits around
+    them) refuses a caller's connection inside a transaction, which it would commit.
+    What the run leaves uncommitted on a caller's connection is rolled back, as
+    closing a connection of its own would: the caller gets it back as it gave it.
+    """
+    given = _given_connection()
+    if isinstance(given, sa.Connection):
+        in_transaction = given.in_transaction()
+        if commits and in_transaction:
+            raise ConfigurationError(
+                f"the connection in config.attributes[{_GIVEN!r}] is inside a "
+                "transaction, which the run would commit (it commits each revision "
+                "itself); pass it with no transaction begun, or pass the Engine"
+            )
+        try:
+            yield given
+        finally:
+            if not in_transaction and given.in_transaction():
+                given.rollback()
+        return
+    engine = given if given is not None else sa.create_engine(target.url, poolclass=NullPool)
+    try:
+        try:
+            connection = engine.connect()
+        except sa.exc.OperationalError as err:
+            raise CommandError(describe_connect_error(target, err)) from err
+        with connection:
+            yield connection
+    finally:
+        if given is None:  # a caller's engine stays the caller's
+            engine.dispose()
