@@ -99,6 +99,11 @@ class SeedDataError(SeedError):
         super().__init__(f"{where}: {message}")
 
 
+class SeedFailed(SeedError):
+    """A seed revision's own code or SQL failed: one line naming the revision, and the
+    table, column and constraint wherever the database reported them."""
+
+
 class OfflineUnsupported(SeedError):
     """A seed cannot be rendered as SQL (``--sql``): it needs to read the database."""
 

@@ -112,6 +112,11 @@ def explain_constraint_error(
     )
 
 
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class Dialect:
     """Seedchain's SQL on any SQLAlchemy database, bound to one run.
 
@@ -295,6 +300,10 @@ class Dialect:
         :func:`python_key_checksum`; None where keys are summed in Python."""
         return None
 
+    def describe_error(self, err: sa.exc.DBAPIError) -> str:
+        """The database's refusal of any statement, in one line."""
+        return _first_line(err.orig if err.orig is not None else err)
+
     def explain_integrity_error(
         self,
         revision: str,
@@ -376,6 +385,11 @@ class Dialect:
 
     def restore_sequence(self, state: SequenceState) -> None:
         """Put a key sequence back where it stood."""
+
+    def hold_inserts(self, table: sa.Table) -> None:
+        """Wait for other sessions' open inserts into ``table`` and hold new ones off
+        until this transaction ends, so a look at its highest key sees every key
+        drawn. Nothing to do where writers are already serialised (SQLite)."""
 
     def rewind_sequence(self, state: SequenceState, used_to: int | None) -> None:
         """Undo a rolled-back run's draws: restore ``state`` if the sequence is still at

@@ -76,6 +76,20 @@ def _compile_set_constraints(element: SetConstraints, compiler: SQLCompiler, **k
     return f"SET CONSTRAINTS {which} {'DEFERRED' if element.deferred else 'IMMEDIATE'}"
 
 
+class LockTableShare(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``LOCK TABLE t IN SHARE MODE``: waits for open inserts, blocks new ones."""
+
+    inherit_cache = False
+
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+
+
+@compiles(LockTableShare, "postgresql")
+def _compile_lock_table_share(element: LockTableShare, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"LOCK TABLE {compiler.preparer.format_table(element.table)} IN SHARE MODE"
+
+
 class SetTransactionReadOnly(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
     """``SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY``: one snapshot, no writes."""
 
@@ -186,6 +200,20 @@ def _explain(
     )
 
 
+def _where_reported(diag: Any) -> str:
+    """``table t, column c, constraint k``: what psycopg's diagnostics name, if anything."""
+    parts = [
+        f"{label} {value}"
+        for label, value in (
+            ("table", getattr(diag, "table_name", None)),
+            ("column", getattr(diag, "column_name", None)),
+            ("constraint", getattr(diag, "constraint_name", None)),
+        )
+        if value
+    ]
+    return ", ".join(parts)
+
+
 class PostgresDialect(Dialect):
     """PostgreSQL (psycopg 3)."""
 
@@ -196,6 +224,21 @@ class PostgresDialect(Dialect):
 
     def database_name(self) -> str:
         return str(self.scalar(sa.select(sa.func.current_database())))
+
+    def describe_error(self, err: sa.exc.DBAPIError) -> str:
+        diag = getattr(err.orig, "diag", None)
+        primary = getattr(diag, "message_primary", None)
+        if diag is None or not primary:
+            return super().describe_error(err)
+        detail = getattr(diag, "message_detail", None)
+        where = _where_reported(diag)
+        hint = _HINTS.get(getattr(err.orig, "sqlstate", None) or "")
+        return (
+            (f"{where}: " if where else "")
+            + str(primary)
+            + (f" ({detail})" if detail else "")
+            + (f"; {hint}" if hint else "")
+        )
 
     @classmethod
     def search_path_statement(cls, sa_dialect: sa.Dialect, schema: str) -> sa.Select[Any]:
@@ -394,6 +437,9 @@ class PostgresDialect(Dialect):
             )
             return
         self.restore_sequence(state)
+
+    def hold_inserts(self, table: sa.Table) -> None:
+        self.execute(LockTableShare(table))
 
     def restore_sequence(self, state: SequenceState) -> None:
         regclass = sa.cast(state.name, REGCLASS)

@@ -24,13 +24,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from seeds.errors import ConfigurationError, OfflineUnsupported, UndoRefused
+from seeds.errors import ConfigurationError, OfflineUnsupported, SeedError, SeedFailed, UndoRefused
 from seeds.runtime import undo
 from seeds.runtime.context import SeedContext
 from seeds.runtime.environment import Environment
@@ -128,8 +129,21 @@ class SeedRevision:
             volatile=self.volatile,
         )
         started = time.perf_counter()
-        self.function(ctx)
-        ctx.finish()
+        try:
+            self.function(ctx)
+            ctx.finish()
+        except Exception as err:
+            if not state.dry_run and ledger_run.id is not None:
+                # The revision's transaction rolls back; the sequences it drew from do
+                # not. Give their values back once it has (see undo.restore_sequences).
+                for load in ctx.loads.values():
+                    if load.sequence is not None:
+                        run.after_commit(
+                            undo.PendingSequence(
+                                revision, ledger_run.id, load.table, load.sequence, gone_when=None
+                            )
+                        )
+            raise _one_line(revision, err, dialect, self.source_file) from err
         duration_ms = round((time.perf_counter() - started) * 1000)
         counts = {name: load.rows for name, load in ctx.loads.items()}
         ledger.close_run(
@@ -162,6 +176,36 @@ class SeedRevision:
             total,
             duration_ms,
         )
+
+
+def _one_line(revision: str, err: Exception, dialect: Any, source_file: str | None) -> SeedError:
+    """Whatever a seed's body raised, as the one line Alembic prints after ``FAILED:``.
+
+    Seedchain's own errors already are; the database's say what it reported, and the
+    author's own exceptions say where in the seed file. The traceback goes to the log
+    at DEBUG (``-v`` for ``seeds``, ``level = DEBUG`` for logger ``seeds`` in alembic.ini).
+    """
+    if isinstance(err, SeedError):
+        return err
+    log.debug("seed %s failed", revision, exc_info=err)
+    if isinstance(err, sa.exc.DBAPIError):
+        return SeedFailed(f"seed {revision}: {dialect.describe_error(err)}")
+    if isinstance(err, MemoryError):
+        return SeedFailed(
+            f"seed {revision}: ran out of memory building its rows; lower the counts "
+            "(-x name=) or load the large tables with ctx.bulk, which streams"
+        )
+    return SeedFailed(f"seed {revision}: {type(err).__name__}: {err}{_where(err, source_file)}")
+
+
+def _where(err: Exception, source_file: str | None) -> str:
+    """`` (at file:line)``: the last line of the seed's own file the error passed through."""
+    frames = traceback.extract_tb(err.__traceback__)
+    own = [f for f in frames if source_file and Path(f.filename) == Path(source_file)]
+    if not (own or frames):
+        return ""
+    frame = (own or frames)[-1]
+    return f" (at {Path(frame.filename).name}:{frame.lineno})"
 
 
 class _Downgrade:

@@ -408,16 +408,22 @@ def _take_referencing(undo_plan: UndoPlan, state: RunState) -> bool:
 
 @dataclass(frozen=True)
 class PendingSequence:
-    """A key sequence to put back once the undo of ``revision`` has committed."""
+    """A key sequence to put back once the rows of ``revision`` are gone for good.
+
+    ``gone_when`` is the status the ledger row has once they are: UNDONE after an undo
+    has committed; None (the row rolled back with them) after a seed that failed.
+    """
 
     revision: str
     ledger_id: int
     table: sa.Table
     state: SequenceState
+    gone_when: Status | None = Status.UNDONE
 
 
 def restore_sequences(run: Run) -> None:
-    """Put back the sequences of committed undos, where no remaining row uses the range.
+    """Put back the sequences of committed undos and of failed seeds, where no row
+    uses the range drawn.
 
     Runs after the revisions' transactions, so a failed or interrupted downgrade (its
     rows back after the rollback) never leaves a sequence below existing keys. If this
@@ -425,8 +431,9 @@ def restore_sequences(run: Run) -> None:
     """
     for pending in run.take_after_commit():
         try:
-            if run.ledger.status_of(pending.ledger_id) != Status.UNDONE:
-                continue  # its transaction rolled back: the rows are back
+            status = run.ledger.status_of(pending.ledger_id) if run.ledger.exists() else None
+            if status != pending.gone_when:
+                continue  # the undo rolled back, or the seed committed: the rows are there
             _restore_sequence(run, pending)
             run.dialect.connection.commit()
         except sa.exc.DBAPIError as err:
@@ -444,6 +451,7 @@ def _restore_sequence(run: Run, pending: PendingSequence) -> None:
     if key is None:
         return
     state = pending.state
+    run.dialect.hold_inserts(pending.table)  # the application may be inserting right now
     highest = run.dialect.scalar(sa.select(sa.func.max(key)))
     floor = state.last_value if state.last_value is not None else state.start - 1
     if highest is not None and highest > floor:
@@ -455,7 +463,7 @@ def _restore_sequence(run: Run, pending: PendingSequence) -> None:
         )
         return
     run.dialect.restore_sequence(state)
-    log.info("seed %s: sequence %s restored to its pre-seed value", pending.revision, state.name)
+    log.info("seed %s: sequence %s given back its pre-seed value", pending.revision, state.name)
 
 
 def _check_changed(revision: str, changed: dict[str, int], run: RunState) -> None:

@@ -1,0 +1,121 @@
+"""A seed that fails, whatever fails in it, is one line and gives back what it took.
+
+Seedchain's loaders already explain the rows they refuse (tests/test_errors.py). These
+are the failures that come from elsewhere: the seed's own SQL, its own Python, and
+the key sequences the rolled-back rows had drawn from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.helpers import rows, version
+from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
+
+
+@pytest.fixture
+def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> SeedProject:
+    return SeedProject(tmp_path / "proj", database_url, monkeypatch)
+
+
+def seed_then(failure: str) -> str:
+    """A seed that inserts 200 users, then fails with ``failure`` (indented code)."""
+    return (
+        FROZEN_USERS
+        + f"""
+
+@seed(environments=["development"], tables=[users, posts])
+def upgrade(ctx: SeedContext) -> None:
+    ctx.insert(users, [{{"username": f"u{{n}}", "email": "e"}} for n in range(200)])
+{failure}
+
+
+downgrade = upgrade.downgrade
+"""
+    )
+
+
+RAW_SQL = '    op.execute("INSERT INTO posts (user_id, title) VALUES (1, NULL)")'
+CONNECTION_SQL = '    ctx.connection.execute(sa.text("UPDATE users SET username = NULL WHERE id = (SELECT min(id) FROM users)"))'  # noqa: E501
+PYTHON = '    {"a": 1}["missing_key"]'
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (
+            RAW_SQL,
+            'seed s2: table posts, column title: null value in column "title" of relation '
+            '"posts" violates not-null constraint',
+        ),
+        (
+            CONNECTION_SQL,
+            'seed s2: table users, column username: null value in column "username" of '
+            'relation "users" violates not-null constraint',
+        ),
+        (PYTHON, "seed s2: KeyError: 'missing_key' (at s2.py:"),
+    ],
+    ids=["op.execute", "ctx.connection", "python"],
+)
+def test_a_failing_seed_is_one_line_and_leaves_nothing(
+    project: SeedProject, engine: sa.Engine, failure: str, expected: str
+) -> None:
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", seed_then(failure))
+    result = project.cli("alembic", "upgrade", "head", APP_ENV="development")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert failed.startswith("FAILED: " + expected), failed
+    assert "Traceback" not in output
+    assert version(engine) == "s1" and rows(engine, "users") == []
+
+
+def test_a_failed_seed_gives_its_key_values_back(project: SeedProject, engine: sa.Engine) -> None:
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", seed_then(PYTHON))
+    failed = project.cli("alembic", "upgrade", "head", APP_ENV="development")
+    assert failed.returncode != 0
+    # The application inserts a row: it gets the key it would have had with no seed.
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO users (username, email) VALUES ('app', 'a@x')"))
+    assert rows(engine, "users") == [(1, "app", "a@x")]
+
+
+def test_keys_another_session_holds_are_never_given_back(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    """A row committed above the seed's range while it ran keeps the sequence ahead."""
+    project.revision("s1", SCHEMA_USERS)
+    project.revision(
+        "s2",
+        seed_then(
+            "    import sqlalchemy as _sa\n"
+            "    other = _sa.create_engine(ctx.connection.engine.url)\n"
+            "    with other.begin() as conn:\n"
+            "        conn.execute(_sa.text(\"INSERT INTO users (username, email) VALUES ('app', 'a')\"))\n"  # noqa: E501
+            "    other.dispose()\n"
+            "    raise RuntimeError('late failure')"
+        ),
+    )
+    failed = project.cli("alembic", "upgrade", "head", APP_ENV="development")
+    assert "RuntimeError: late failure" in failed.stdout + failed.stderr
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO users (username, email) VALUES ('next', 'n')"))
+    keys = [row[0] for row in rows(engine, "users")]
+    assert keys == [201, 202]  # the app's row kept its key; nothing collides
+
+
+def test_a_good_seed_after_a_failed_one_gets_the_first_keys(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", seed_then(PYTHON))
+    assert project.cli("alembic", "upgrade", "head", APP_ENV="development").returncode != 0
+    path = project.root / "migrations" / "versions" / "s2.py"
+    path.write_text(path.read_text().replace(seed_then(PYTHON), seed_users('["development"]')))
+    assert project.cli("alembic", "upgrade", "head", APP_ENV="development").returncode == 0
+    assert [row[0] for row in rows(engine, "users")] == [1, 2, 3]
