@@ -98,3 +98,21 @@ def test_a_deferrable_cycle_on_sqlite_is_one_line(project: SeedProject, engine: 
     assert "make one foreign key of the cycle nullable" in message
     assert isinstance(info.value.__cause__, errors.UnsupportedByDialect)
     assert version(engine) == "c1" and rows(engine, "teams") == []
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-5", "seed s2: setting users='-5' is below 0"),
+        ("1e9", "seed s2: setting users='1e9' is not a whole number"),
+        ("abc", "seed s2: setting users='abc' is not a whole number"),
+    ],
+)
+def test_bad_counts_are_refused_before_any_row(
+    project: SeedProject, engine: sa.Engine, value: str, message: str
+) -> None:
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", SETTING_SEED)
+    with pytest.raises(CommandError, match=message):
+        project.upgrade("head", env="development", users=value)
+    assert version(engine) == "s1" and rows(engine, "users") == []

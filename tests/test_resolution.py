@@ -9,6 +9,7 @@ import pytest
 from seeds.errors import ConfigurationError, EnvironmentNotDeclared, UnknownEnvironment
 from seeds.runtime.database import normalise_url, resolve_target, validate_schema
 from seeds.runtime.environment import Environment, resolve_environment
+from seeds.runtime.parameters import Parameters
 from seeds.runtime.project import AppConfig, resolve_run
 
 
@@ -144,3 +145,23 @@ def test_app_database_without_an_environment_fails_closed(tmp_path: Path) -> Non
 def test_bad_app_database_url_names_its_source(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="SQLALCHEMY_DATABASE_URI is not a database URL"):
         resolve_run({}, {}, tmp_path, offline=True, app=AppConfig(database_url="nonsense"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("postgresql://app@db:notaport/shop", "is not a database URL"),
+        ("mysql://app@db/shop", "names a mysql database; Seedchain runs on PostgreSQL"),
+    ],
+)
+def test_urls_seedchain_cannot_use_are_one_line(raw: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        normalise_url(raw)
+
+
+@pytest.mark.parametrize(
+    "value", ["99999999999999999999999", "-1", "1e9", "1; drop table users", ""]
+)
+def test_seed_values_the_ledger_cannot_keep_are_refused(value: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"-x seed=.* is not a whole number from 0"):
+        Parameters.from_x_args({"seed": value})

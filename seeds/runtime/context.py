@@ -135,18 +135,26 @@ class SeedContext:
             hint="run it online, or make it insert-only (ctx.insert/ctx.ensure)",
         )
 
-    def setting(self, name: str, default: int) -> int:
-        """A count or switch: ``-x name=`` first, then ``[tool.seeds.<env>]``, then default."""
+    def setting(self, name: str, default: int, *, minimum: int = 0) -> int:
+        """A count or switch: ``-x name=`` first, then ``[tool.seeds.<env>]``, then default.
+
+        Values below ``minimum`` (0 unless the seed says otherwise: a world needs at
+        least one user) are refused with the place to fix them.
+        """
         raw = self.parameters.extra.get(name, self._settings.get(name, default))
+        fix = f"fix -x {name}= or [tool.seeds.{self.environment}] in pyproject.toml"
         try:
             value = int(raw)
-            self.settings_used[name] = value
-            return value
         except (TypeError, ValueError):
             raise ConfigurationError(
-                f"seed {self.revision}: setting {name}={raw!r} is not a whole number; fix "
-                f"-x {name}= or [tool.seeds.{self.environment}] in pyproject.toml"
+                f"seed {self.revision}: setting {name}={raw!r} is not a whole number; {fix}"
             ) from None
+        if value < minimum:
+            raise ConfigurationError(
+                f"seed {self.revision}: setting {name}={raw!r} is below {minimum}; {fix}"
+            )
+        self.settings_used[name] = value
+        return value
 
     # -- determinism ----------------------------------------------------------
     def random(self, table: str, key: object) -> random.Random:

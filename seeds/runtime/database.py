@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # Heroku-style and bare URLs name no driver; SQLAlchemy would pick psycopg2, which
 # this project does not install.
 _DRIVERLESS = {"postgres", "postgresql"}
+_SUPPORTED = {"postgres", "postgresql", "sqlite"}
 
 
 def normalise_url(raw: str, source: str = "DATABASE_URL") -> URL:
@@ -38,13 +39,17 @@ def normalise_url(raw: str, source: str = "DATABASE_URL") -> URL:
 
     ``source`` names where the URL came from in the error message.
     """
+    example = "expected e.g. postgresql://user:password@host:5432/dbname"
     try:
         url = make_url(raw.strip())
-    except ArgumentError as err:
+        url.port  # noqa: B018  # parsed on first use: a bad port raises here, not later
+    except (ArgumentError, ValueError) as err:
+        raise ConfigurationError(f"{source} is not a database URL ({err}); {example}") from err
+    if url.get_backend_name() not in _SUPPORTED:
         raise ConfigurationError(
-            f"{source} is not a database URL ({err}); "
-            "expected e.g. postgresql://user:password@host:5432/dbname"
-        ) from err
+            f"{source} names a {url.get_backend_name()} database; Seedchain runs on "
+            f"PostgreSQL (and SQLite); {example}"
+        )
     if url.drivername in _DRIVERLESS:
         url = url.set(drivername="postgresql+psycopg")
     return url

@@ -61,9 +61,12 @@ class Parameters:
             try:
                 seed = int(x_args["seed"])
             except ValueError:
+                seed = -1
+            if not 0 <= seed < 2**63:  # the ledger keeps it as a bigint
                 raise ConfigurationError(
-                    f"-x seed={x_args['seed']!r} is not a whole number; e.g. -x seed=12345"
-                ) from None
+                    f"-x seed={x_args['seed']!r} is not a whole number from 0 to "
+                    f"{2**63 - 1}; e.g. -x seed=12345"
+                )
         now = DEFAULT_NOW
         if "now" in x_args:
             try:
