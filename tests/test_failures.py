@@ -40,6 +40,7 @@ downgrade = upgrade.downgrade
 
 RAW_SQL = '    op.execute("INSERT INTO posts (user_id, title) VALUES (1, NULL)")'
 CONNECTION_SQL = '    ctx.connection.execute(sa.text("UPDATE users SET username = NULL WHERE id = (SELECT min(id) FROM users)"))'  # noqa: E501
+TERMINATE = '    ctx.connection.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))'
 PYTHON = '    {"a": 1}["missing_key"]'
 
 
@@ -119,3 +120,43 @@ def test_a_good_seed_after_a_failed_one_gets_the_first_keys(
     path.write_text(path.read_text().replace(seed_then(PYTHON), seed_users('["development"]')))
     assert project.cli("alembic", "upgrade", "head", APP_ENV="development").returncode == 0
     assert [row[0] for row in rows(engine, "users")] == [1, 2, 3]
+
+
+def test_a_lost_connection_is_one_line_not_the_lock_release(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    """The server ends the session mid-seed (as a restart does): the FAILED line says
+    so, rather than the failed release of the deploy lock that follows."""
+    project.revision("s1", SCHEMA_USERS)
+    project.revision(
+        "s2",
+        seed_then(
+            '    ctx.connection.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))'
+        ),
+    )
+    result = project.cli("alembic", "upgrade", "head", APP_ENV="development")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert "terminating connection due to administrator command" in failed, failed
+    assert "Traceback" not in output and "advisory" not in failed
+    assert version(engine) == "s1" and rows(engine, "users") == []
+
+
+def test_a_lock_timeout_is_one_line_that_says_what_to_do(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", seed_users('["development"]'))
+    project.upgrade("s1", env="development")
+    with engine.connect() as holder:
+        holder.execute(sa.text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
+        result = project.cli(
+            "alembic", "-x", "lock_timeout=300ms", "upgrade", "head", APP_ENV="development"
+        )
+        holder.rollback()
+    output = result.stdout + result.stderr
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert "lock timeout" in failed and "raise -x lock_timeout" in failed, failed
+    assert "Traceback" not in output
+    assert version(engine) == "s1"

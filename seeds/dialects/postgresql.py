@@ -168,6 +168,10 @@ _HINTS = {
     "23505": "the row already exists; use ctx.ensure(..., key=[...]) or change the value",
     "23502": "give the column a value",
     "23514": "fix the value so the CHECK constraint holds",
+    "55P03": "another session holds a lock on the table: retry when it is done, or raise "
+    "-x lock_timeout",
+    "57014": "the statement ran past statement_timeout: raise -x statement_timeout",
+    "57P01": "the server shut down during the run; the revision rolled back, run it again",
 }
 
 
@@ -198,6 +202,11 @@ def _explain(
         column=column,
         row_index=row_index,
     )
+
+
+def _first_line(err: sa.exc.DBAPIError) -> str:
+    lines = str(err.orig if err.orig is not None else err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def _where_reported(diag: Any) -> str:
@@ -287,8 +296,13 @@ class PostgresDialect(Dialect):
         finally:
             with contextlib.suppress(sa.exc.DBAPIError):
                 conn.rollback()
-            conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-            conn.commit()
+            try:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                conn.commit()
+            except sa.exc.DBAPIError as err:
+                # The session is gone (a server restart, a killed backend) and its lock
+                # with it. Raising here would hide whatever ended the run.
+                log.warning("deploy lock went with the lost session (%s)", _first_line(err))
 
     def begin_read_only(self) -> None:
         self.execute(SetTransactionReadOnly())

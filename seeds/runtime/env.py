@@ -115,6 +115,15 @@ def run_migrations(target_metadata: sa.MetaData | None = None, **configure_args:
         # One FAILED line from Alembic, no traceback; the revision's transaction has
         # been rolled back, so neither its rows nor alembic_version moved.
         raise CommandError(str(err)) from err
+    except sa.exc.DBAPIError as err:
+        # Outside a seed's body: a schema revision, Alembic's own bookkeeping, or the
+        # connection itself. The revision's transaction rolled back all the same.
+        log.debug("the migration stopped", exc_info=err)
+        reason = str(err.orig if err.orig is not None else err).strip().splitlines()
+        raise CommandError(
+            f"the migration stopped: {reason[0] if reason else type(err).__name__}; the "
+            "failing revision rolled back (traceback in the log at DEBUG)"
+        ) from err
     result = run.result() if run is not None else RunResult()
     config.attributes[RESULT] = result
     return result
