@@ -160,3 +160,55 @@ def test_a_lock_timeout_is_one_line_that_says_what_to_do(
     assert "lock timeout" in failed and "raise -x lock_timeout" in failed, failed
     assert "Traceback" not in output
     assert version(engine) == "s1"
+
+
+FROZEN_WRONG = FROZEN_USERS.replace(
+    'sa.Column("email", sa.String(255), nullable=False),',
+    'sa.Column("email", sa.String(255), nullable=False),\n    sa.Column("nickname", sa.Text),',
+    1,
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            FROZEN_WRONG
+            + """
+
+@seed(environments=["development"], tables=[users])
+def upgrade(ctx: SeedContext) -> None:
+    ctx.insert(users, [{"username": "u", "email": "e", "nickname": "n"}])
+
+
+downgrade = upgrade.downgrade
+""",
+            "the seed's frozen table names a column the database table lacks",
+        ),
+        (
+            FROZEN_USERS
+            + """
+
+@seed(environments=["development"], tables=[users])
+def upgrade(ctx: SeedContext) -> None:
+    ctx.insert(users, [{"username": "nul\\x00byte", "email": "e"}])
+
+
+downgrade = upgrade.downgrade
+""",
+            "NUL",
+        ),
+    ],
+    ids=["frozen-column-missing", "nul-byte"],
+)
+def test_rows_the_database_cannot_take_are_one_line(
+    project: SeedProject, engine: sa.Engine, body: str, expected: str
+) -> None:
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", body)
+    result = project.cli("alembic", "upgrade", "head", APP_ENV="development")
+    output = result.stdout + result.stderr
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert failed.startswith("FAILED: seed s2") and expected in failed, failed
+    assert "Traceback" not in output
+    assert version(engine) == "s1"

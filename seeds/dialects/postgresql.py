@@ -172,6 +172,9 @@ _HINTS = {
     "-x lock_timeout",
     "57014": "the statement ran past statement_timeout: raise -x statement_timeout",
     "57P01": "the server shut down during the run; the revision rolled back, run it again",
+    "42703": "the seed's frozen table names a column the database table lacks: fix the "
+    "sa.Table in the seed file (seeds new writes it from the database)",
+    "42804": "a frozen column's type is not the table's: fix the sa.Column in the seed file",
 }
 
 
