@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime import ledger
-from tests.helpers import database_name, destructive, rows, run_cli, version
+from tests.helpers import database_name, destructive, ledger_rows, rows, run_cli, version
 from tests.seedproject import SCHEMA_USERS, SeedProject, seed_users
 
 
@@ -109,6 +109,23 @@ def test_any_downgrade_of_production_is_refused_without_override(
     assert version(engine) == "s1"
     assert rows(engine, "users") == []
     assert any(kind == "override" and "downgrade" in detail for kind, detail in _events(engine))
+    [record] = [row for row in ledger_rows(engine) if row.revision == "s2"]
+    # The ledger row says the undo happened under the override, not only the event.
+    assert record.status == ledger.Status.UNDONE.value
+    assert record.override == database_name(engine)
+
+
+@pytest.mark.requires("dry_run")
+def test_a_plan_under_the_override_records_nothing(project: SeedProject, engine: sa.Engine) -> None:
+    project.upgrade("s2", env="production")
+    before = _events(engine)
+    db = database_name(engine)
+    for args in (("--downgrade", "s1"), ("head",)):
+        env = "production" if args[0] == "--downgrade" else "development"
+        result = project.cli("seeds", "plan", *args, "-x", f"allow_unsafe={db}", APP_ENV=env)
+        assert result.returncode == 0, result.stderr
+    assert _events(engine) == before
+    assert version(engine) == "s2"
 
 
 def test_changed_rows_are_never_deleted_silently_in_production(

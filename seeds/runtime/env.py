@@ -211,7 +211,8 @@ def _run_online(options: RunOptions) -> Run:
         dry_run = bool(context.config.attributes.get(DRY_RUN))
         state = _run_state(options, database, override=override, stamp=stamp, dry_run=dry_run)
         run = Run(state, dialect)
-        if protection.check_environment(state.environment, stamp, database, override):
+        overridden = protection.check_environment(state.environment, stamp, database, override)
+        if overridden and not dry_run:  # a plan writes nothing, events included
             _record_override(run, f"ran {state.environment} against production")
         dialect.set_session_lock_timeout(options.parameters.lock_timeout)
         connection.commit()

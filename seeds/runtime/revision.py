@@ -208,6 +208,12 @@ def _where(err: Exception, source_file: str | None) -> str:
     return f" (at {Path(frame.filename).name}:{frame.lineno})"
 
 
+def _downgrade_override(run: Any) -> str | None:
+    """The database name when this downgrade runs only because of ``allow_unsafe``."""
+    state = run.state
+    return state.override if state.stamp is Environment.PRODUCTION else None
+
+
 class _Downgrade:
     """The ``downgrade`` callable of a seed revision."""
 
@@ -230,7 +236,7 @@ class _Downgrade:
             log.warning("seed %s: no ledger record, nothing to undo", revision)
             return
         if record.status == Status.SKIPPED:
-            run.ledger.mark_undone(record.id, revision)
+            run.ledger.mark_undone(record.id, revision, override=_downgrade_override(run))
             log.info("seed %s: was skipped in %s, nothing to undo", revision, record.environment)
             return
         try:
@@ -245,7 +251,7 @@ class _Downgrade:
                 "session may hold locks on its tables: retry when it is done, or change "
                 "-x lock_timeout / -x statement_timeout)"
             ) from err
-        run.ledger.mark_undone(record.id, revision)
+        run.ledger.mark_undone(record.id, revision, override=_downgrade_override(run))
 
 
 def seed(

@@ -329,12 +329,22 @@ class Ledger(KeyRecords):
             return []
         return list(self.dialect.run(sa.select(ledger).order_by(ledger.c.id)))
 
-    def mark_undone(self, ledger_id: int, revision: str) -> None:
-        """Mark one applied/skipped run as undone; exactly one row must change."""
+    def mark_undone(self, ledger_id: int, revision: str, *, override: str | None = None) -> None:
+        """Mark one applied/skipped run as undone; exactly one row must change.
+
+        ``override`` names the database when the undo ran only because of
+        ``allow_unsafe`` (a production downgrade); the row keeps it.
+        """
+        values: dict[str, Any] = {
+            "status": Status.UNDONE.value,
+            "undone_at": sa.func.current_timestamp(),
+        }
+        if override is not None:
+            values["override"] = override
         result = self.dialect.run(
             ledger.update()
             .where(ledger.c.id == ledger_id, ledger.c.status != Status.UNDONE)
-            .values(status=Status.UNDONE.value, undone_at=sa.func.current_timestamp())
+            .values(**values)
         )
         if result.rowcount != 1:
             raise LedgerMismatch(revision, ledger.name, expected=1, found=result.rowcount)
