@@ -9,8 +9,10 @@ revisions online (one transaction per revision) or offline (``--sql``).
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from logging.config import fileConfig
@@ -21,6 +23,7 @@ import sqlalchemy as sa
 from alembic import context
 from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import DDLElement
 
 from seeds.data.streams import derive_seed
 from seeds.dialects import bind, dialect_class
@@ -114,6 +117,9 @@ def run_migrations(target_metadata: sa.MetaData | None = None, **configure_args:
     except SeedError as err:
         # One FAILED line from Alembic, no traceback; the revision's transaction has
         # been rolled back, so neither its rows nor alembic_version moved.
+        if context.is_offline_mode():
+            # Alembic prints FAILED on stdout, where the script is usually redirected.
+            log.error("%s; no SQL was written", err)
         raise CommandError(str(err)) from err
     except sa.exc.DBAPIError as err:
         # Outside a seed's body: a schema revision, Alembic's own bookkeeping, or the
@@ -327,11 +333,15 @@ def _deploy_lock(migration_context: Any, run: Run, options: RunOptions) -> Itera
 
 
 def _run_offline(options: RunOptions) -> Run:
-    _configure(options, url=options.target.url)
+    # The script is kept until every revision has rendered: a seed that cannot be
+    # rendered stops the run before any SQL reaches the output, so no half script is
+    # ever there to be run.
+    script = io.StringIO()
+    _configure(options, url=options.target.url, output_buffer=script)
     # Offline there is no database to read: protection is checked when the SQL runs
     # online, and the override cannot name a database it cannot see.
     sa_dialect = context.get_context().dialect
-    dialect = bind(None, sa_dialect=sa_dialect, emit=context.execute)
+    dialect = bind(None, sa_dialect=sa_dialect, emit=_emit_offline)
     run = Run(_run_state(options, options.target.url.database or ""), dialect)
     context.config.attributes[ATTRIBUTE] = run
     with context.begin_transaction():
@@ -341,7 +351,25 @@ def _run_offline(options: RunOptions) -> Run:
             ):
                 dialect.execute(statement)
         context.run_migrations()
+    output = context.config.output_buffer or sys.stdout
+    output.write(script.getvalue())
+    output.flush()
     return run
+
+
+def _emit_offline(statement: Any) -> None:
+    """Write one of Seedchain's statements to the script, values as literals.
+
+    What ``context.execute`` does, except that it turns every tab into four spaces,
+    which would change the data of a string holding a tab. Schema statements still go
+    through Alembic's own writer.
+    """
+    if isinstance(statement, str | DDLElement):
+        context.execute(statement)
+        return
+    migration = context.get_context()
+    compiled = statement.compile(dialect=migration.dialect, compile_kwargs={"literal_binds": True})
+    migration.impl.static_output(str(compiled).strip() + migration.impl.command_terminator)
 
 
 def _configure(
@@ -350,8 +378,11 @@ def _configure(
     connection: Connection | None = None,
     url: sa.URL | None = None,
     dry_run: bool = False,
+    output_buffer: io.StringIO | None = None,
 ) -> None:
     args = {"compare_type": True, **options.configure_args}
+    if output_buffer is not None:
+        args["output_buffer"] = output_buffer
     context.configure(
         connection=connection,
         url=url,

@@ -140,6 +140,25 @@ class KeyRecords:
         parts.append(sa.literal("}}", sa.Text))
         return functools.reduce(operator.add, parts)
 
+    def _counts_recorded(self, ref: sa.ColumnElement[Any], names: list[str]) -> Any:
+        """``{"table": rows, ...}`` as JSON text the database counts from the key rows.
+
+        For ``--sql``: only the database running the script knows how many rows
+        ``ON CONFLICT DO NOTHING`` inserted, and the keys it recorded say exactly that.
+        """
+        if not names:
+            return {}
+        parts: list[sa.ColumnElement[str]] = []
+        for i, name in enumerate(names):
+            facts = self._recorded_facts(ref, name)[0].subquery()
+            label = ("{" if i == 0 else ", ") + json.dumps(name) + ": "
+            parts.append(sa.literal(label, sa.Text))
+            parts.append(
+                sa.select(sa.cast(facts.c.count, sa.Text)).select_from(facts).scalar_subquery()
+            )
+        parts.append(sa.literal("}", sa.Text))
+        return functools.reduce(operator.add, parts)
+
     def recorded_now(self, ledger_id: int, table_name: str) -> dict[str, int | None]:
         """Count, sum and checksum of a run's key rows of one table as they are now."""
         ref = sa.literal(ledger_id, sa.BigInteger)

@@ -294,14 +294,20 @@ class Ledger(KeyRecords):
         """Fill in what the run did, once its rows are written.
 
         ``undo`` is stored with what the key rows hold per table (``recorded``),
-        counted by the database in the same statement, online and in ``--sql``.
+        counted by the database in the same statement, online and in ``--sql``; in
+        ``--sql`` the row counts are counted from the key rows too, when the script runs.
         """
+        names = [entry["name"] for entry in undo.get("tables", [])]
         self.dialect.execute(
             ledger.update()
             .where(ledger.c.id == run.ref)
             .values(
                 duration_ms=duration_ms,
-                row_counts=dict(row_counts),
+                row_counts=(
+                    self._counts_recorded(run.ref, names)
+                    if self.dialect.offline
+                    else dict(row_counts)
+                ),
                 data_checksum=data_checksum,
                 undo=self._undo_with_recorded(run.ref, undo),
             )
