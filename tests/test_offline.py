@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from seeds.dev.devdb import DevDB
 from tests.helpers import ledger_rows, rows
-from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject
+from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
 
 ODD_STRINGS = (
     FROZEN_USERS
@@ -145,3 +146,47 @@ downgrade = upgrade.downgrade
     # stdout is where the script is redirected to; the error shows on the terminal.
     assert "seed s2 needs to read the database" in result.stderr
     assert "no SQL was written" in result.stderr
+
+
+def psql(url: str, script: str) -> subprocess.CompletedProcess[str]:
+    """Apply a script the way a DBA does: plain psql -f, which goes on after errors."""
+    uri = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return subprocess.run(
+        ["psql", "-X", "-q", uri], input=script, capture_output=True, text=True, check=False
+    )
+
+
+def test_a_script_applied_twice_changes_nothing(project: SeedProject, script_database: str) -> None:
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", ODD_STRINGS)
+    project.revision("s3", seed_users('["development"]'))  # skipped in production
+    rendered = project.cli("alembic", "upgrade", "head", "--sql", APP_ENV="production")
+    assert rendered.returncode == 0, rendered.stderr
+    first = psql(script_database, rendered.stdout)
+    assert first.returncode == 0 and "ERROR" not in first.stderr, first.stderr
+    engine = sa.create_engine(script_database)
+    before = (rows(engine, "users"), ledger_rows(engine))
+    second = psql(script_database, rendered.stdout)
+    # The guard is the first error; the rest of the one transaction never applies.
+    errors = [line for line in second.stderr.splitlines() if "ERROR" in line]
+    assert "script refused: it starts from an empty database" in errors[0], second.stderr
+    assert (rows(engine, "users"), ledger_rows(engine)) == before
+    engine.dispose()
+
+
+def test_a_partial_script_checks_where_it_starts(
+    project: SeedProject, script_database: str
+) -> None:
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", ODD_STRINGS)
+    schema = project.cli("alembic", "upgrade", "s1", "--sql", APP_ENV="production")
+    seeds = project.cli("alembic", "upgrade", "s1:head", "--sql", APP_ENV="production")
+    assert seeds.returncode == 0, seeds.stderr
+    assert psql(script_database, schema.stdout).returncode == 0
+    first = psql(script_database, seeds.stdout)
+    assert "ERROR" not in first.stderr, first.stderr
+    again = psql(script_database, seeds.stdout)
+    assert "script refused: it upgrades from revision s1" in again.stderr, again.stderr
+    engine = sa.create_engine(script_database)
+    assert len(rows(engine, "users")) == 4 and len(ledger_rows(engine)) == 1
+    engine.dispose()

@@ -227,6 +227,16 @@ class Dialect:
         """Statements that create ``schema`` and put it first on the search path."""
         return [cls.search_path_statement(sa_dialect, schema)]
 
+    @classmethod
+    def script_guard(
+        cls, version_table: sa.TableClause, start: str | None
+    ) -> sa.Select[Any] | None:
+        """For the top of a ``--sql`` script: a statement that fails unless the database
+        is where the script starts (``start``, None for an empty database), so a script
+        applied twice, or to the wrong database, stops there. None where it cannot be
+        said in one statement."""
+        return None
+
     def enforce_foreign_keys(self, revision: str) -> None:
         """Make the database check foreign keys for one seed revision's own work.
 

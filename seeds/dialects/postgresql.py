@@ -237,6 +237,27 @@ class PostgresDialect(Dialect):
     def database_name(self) -> str:
         return str(self.scalar(sa.select(sa.func.current_database())))
 
+    @classmethod
+    def script_guard(
+        cls, version_table: sa.TableClause, start: str | None
+    ) -> sa.Select[Any] | None:
+        # No DO block: its body is text, and the revision would be formatted into it.
+        # A cast that cannot succeed raises with the message instead, a bound literal.
+        if start is None:
+            name: sa.ColumnElement[str] = sa.func.quote_ident(version_table.name)
+            if version_table.schema:
+                name = sa.func.quote_ident(version_table.schema) + "." + name
+            fine: sa.ColumnElement[bool] = sa.func.to_regclass(name).is_(None)
+            problem = "it starts from an empty database, and this one has alembic_version"
+        else:
+            fine = sa.exists().where(version_table.c.version_num == start)
+            problem = f"it upgrades from revision {start}, and the database is not there"
+        message = f"seedchain: script refused: {problem} (already applied?); nothing changed"
+        # The cast wraps the CASE: a cast of the bare literal would be folded, and
+        # fail, when the statement is planned, whichever branch applies.
+        verdict = sa.case((fine, sa.literal("1", sa.Text)), else_=sa.literal(message, sa.Text))
+        return sa.select(sa.cast(verdict, sa.Integer))
+
     def describe_error(self, err: sa.exc.DBAPIError) -> str:
         diag = getattr(err.orig, "diag", None)
         primary = getattr(diag, "message_primary", None)

@@ -345,6 +345,9 @@ def _run_offline(options: RunOptions) -> Run:
     run = Run(_run_state(options, options.target.url.database or ""), dialect)
     context.config.attributes[ATTRIBUTE] = run
     with context.begin_transaction():
+        guard = _script_guard(sa_dialect.name, options.target.schema)
+        if guard is not None:
+            dialect.execute(guard)
         if options.target.schema:
             for statement in dialect_class(sa_dialect.name).schema_statements(
                 sa_dialect, options.target.schema
@@ -355,6 +358,21 @@ def _run_offline(options: RunOptions) -> Run:
     output.write(script.getvalue())
     output.flush()
     return run
+
+
+def _script_guard(dialect_name: str, schema: str | None) -> sa.Select[Any] | None:
+    """The script's first statement: it stops unless the database is where the script
+    starts. The script is one transaction, so nothing after a failed guard applies."""
+    start = context.get_starting_revision_argument()
+    if isinstance(start, tuple):  # several heads: no one revision to check
+        return None
+    migration = context.get_context()
+    version_table = sa.table(
+        migration.version_table,
+        sa.column("version_num"),
+        schema=migration.version_table_schema,
+    )
+    return dialect_class(dialect_name).script_guard(version_table, start)
 
 
 def _emit_offline(statement: Any) -> None:
@@ -388,8 +406,9 @@ def _configure(
         url=url,
         version_table_schema=options.target.schema,
         # One transaction per revision: a failing revision rolls back itself and
-        # its alembic_version bump, and the revisions before it stay applied.
-        transaction_per_migration=not dry_run,
+        # its alembic_version bump, and the revisions before it stay applied. A --sql
+        # script is one transaction behind its guard: applied twice, it changes nothing.
+        transaction_per_migration=not dry_run and not options.offline,
         literal_binds=options.offline,
         dialect_opts={"paramstyle": "named"} if options.offline else None,
         **args,
