@@ -212,3 +212,35 @@ def test_rows_the_database_cannot_take_are_one_line(
     assert failed.startswith("FAILED: seed s2") and expected in failed, failed
     assert "Traceback" not in output
     assert version(engine) == "s1"
+
+
+@pytest.mark.parametrize(
+    ("app_row", "hold"),
+    [
+        (False, "SELECT count(*) FROM users"),  # ACCESS SHARE: TRUNCATE must wait
+        (True, "SELECT id FROM users WHERE username = 'user0' FOR SHARE"),  # one row
+    ],
+    ids=["truncate-behind-access-share", "keyed-behind-for-share"],
+)
+def test_a_blocked_undo_names_the_session_in_its_way(
+    project: SeedProject, engine: sa.Engine, app_row: bool, hold: str
+) -> None:
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", seed_users('["development"]'))
+    project.upgrade("head", env="development")
+    if app_row:  # a row the seed did not insert: the undo deletes by key instead
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO users (username, email) VALUES ('app', 'a')"))
+    with engine.connect() as holder:
+        holder.execute(sa.text("SET application_name = 'the-reporting-job'"))
+        holder.execute(sa.text(hold))
+        pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        result = project.cli(
+            "alembic", "-x", "lock_timeout=300ms", "downgrade", "s1", APP_ENV="development"
+        )
+        holder.rollback()
+    output = result.stdout + result.stderr
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert "lock timeout" in failed and "nothing was removed" in failed, failed
+    assert f"pid {pid} (" in failed and "the-reporting-job" in failed, failed
+    assert version(engine) == "s2"

@@ -396,6 +396,12 @@ class Dialect:
     def restore_sequence(self, state: SequenceState) -> None:
         """Put a key sequence back where it stood."""
 
+    def lock_holders(self, tables: Sequence[sa.Table], schema: str | None) -> list[str]:
+        """Other sessions holding locks on ``tables``, one description each, asked on a
+        connection of its own (this one may be in a failed transaction). Empty where
+        the database cannot say."""
+        return []
+
     def hold_inserts(self, table: sa.Table) -> None:
         """Wait for other sessions' open inserts into ``table`` and hold new ones off
         until this transaction ends, so a look at its highest key sees every key

@@ -145,6 +145,25 @@ def _unnest(table: sa.Table, columns: Sequence[str]) -> sa.Select[Any]:
     )
 
 
+# The catalog views that say who holds which lock.
+_locks = sa.table(
+    "pg_locks",
+    sa.column("pid", sa.Integer),
+    sa.column("relation", REGCLASS),
+    sa.column("granted", sa.Boolean),
+    schema="pg_catalog",
+)
+_activity = sa.table(
+    "pg_stat_activity",
+    sa.column("pid", sa.Integer),
+    sa.column("usename", sa.Text),
+    sa.column("application_name", sa.Text),
+    sa.column("state", sa.Text),
+    sa.column("query", sa.Text),
+    schema="pg_catalog",
+)
+
+
 def _qualified(sa_dialect: sa.Dialect, table: sa.Table) -> str:
     # pg_get_serial_sequence takes the table as SQL text; the preparer quotes it.
     # Unqualified names resolve through the search path, i.e. the run's SCHEMA.
@@ -475,6 +494,41 @@ class PostgresDialect(Dialect):
             )
             return
         self.restore_sequence(state)
+
+    def lock_holders(self, tables: Sequence[sa.Table], schema: str | None) -> list[str]:
+        if self.connection is None or not tables:
+            return []
+        # psycopg knows its backend's pid without asking this (maybe failed) session.
+        info = getattr(self.connection.connection.dbapi_connection, "info", None)
+        mine = getattr(info, "backend_pid", None)
+        preparer = self.sa_dialect.identifier_preparer
+        relations = [
+            sa.func.to_regclass(preparer.format_table(sa.table(t.name, schema=schema)))
+            for t in tables
+        ]
+        query = (
+            sa.select(
+                _activity.c.pid,
+                _activity.c.usename,
+                _activity.c.application_name,
+                _activity.c.state,
+                sa.func.left(_activity.c.query, 80).label("query"),
+            )
+            .distinct()
+            .join_from(_locks, _activity, _locks.c.pid == _activity.c.pid)
+            .where(_locks.c.granted, _locks.c.relation.in_(relations), _locks.c.pid != mine)
+            .order_by(_activity.c.pid)
+        )
+        try:
+            with self.connection.engine.connect() as other:
+                found = other.execute(query).all()
+        except sa.exc.DBAPIError:
+            return []  # a diagnosis only: never in the way of the error it explains
+        return [
+            f"pid {row.pid} ({row.usename}, {row.application_name or 'no application name'}, "
+            f"{row.state}: {' '.join((row.query or '').split())})"
+            for row in found
+        ]
 
     def hold_inserts(self, table: sa.Table) -> None:
         self.execute(LockTableShare(table))

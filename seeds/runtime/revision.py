@@ -143,7 +143,9 @@ class SeedRevision:
                                 revision, ledger_run.id, load.table, load.sequence, gone_when=None
                             )
                         )
-            raise _one_line(revision, err, dialect, self.source_file) from err
+            raise _one_line(
+                revision, err, dialect, self.source_file, self.tables, state.schema
+            ) from err
         duration_ms = round((time.perf_counter() - started) * 1000)
         counts = {name: load.rows for name, load in ctx.loads.items()}
         ledger.close_run(
@@ -178,7 +180,14 @@ class SeedRevision:
         )
 
 
-def _one_line(revision: str, err: Exception, dialect: Any, source_file: str | None) -> SeedError:
+def _one_line(
+    revision: str,
+    err: Exception,
+    dialect: Any,
+    source_file: str | None,
+    tables: Iterable[sa.Table] = (),
+    schema: str | None = None,
+) -> SeedError:
     """Whatever a seed's body raised, as the one line Alembic prints after ``FAILED:``.
 
     Seedchain's own errors already are; the database's say what it reported, and the
@@ -189,7 +198,12 @@ def _one_line(revision: str, err: Exception, dialect: Any, source_file: str | No
         return err
     log.debug("seed %s failed", revision, exc_info=err)
     if isinstance(err, sa.exc.DBAPIError):
-        return SeedFailed(f"seed {revision}: {dialect.describe_error(err)}")
+        said = dialect.describe_error(err)
+        if isinstance(err, sa.exc.OperationalError):  # a lock or statement timeout
+            holders = dialect.lock_holders(list(tables), schema)
+            if holders:
+                said += f" (locks held by {'; '.join(holders)})"
+        return SeedFailed(f"seed {revision}: {said}")
     if isinstance(err, MemoryError):
         return SeedFailed(
             f"seed {revision}: ran out of memory building its rows; lower the counts "
@@ -246,10 +260,12 @@ class _Downgrade:
         except sa.exc.OperationalError as err:
             # A lock or statement timeout: the transaction rolls back whole.
             first = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+            holders = run.dialect.lock_holders(list(self._seed.tables), run.state.schema)
+            who = f"held by {'; '.join(holders)}" if holders else "another session may hold them"
             raise UndoRefused(
-                f"seed {revision}: the undo stopped: {first}; nothing was removed (another "
-                "session may hold locks on its tables: retry when it is done, or change "
-                "-x lock_timeout / -x statement_timeout)"
+                f"seed {revision}: the undo stopped: {first}; nothing was removed (locks on "
+                f"its tables: {who}; retry when it is done, or change -x lock_timeout / "
+                "-x statement_timeout)"
             ) from err
         run.ledger.mark_undone(record.id, revision, override=_downgrade_override(run))
 
