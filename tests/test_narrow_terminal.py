@@ -1,11 +1,13 @@
-"""The `seeds` tables at 80 columns (and narrower).
+"""The `seeds` tables at 80 columns (and narrower), and the --json behind them.
 
 Every table keeps all its headers whole and stays inside the terminal: long values
-wrap or fold instead of pushing a column (and its header) out.
+wrap or fold instead of pushing a column (and its header) out. A pipeline reads
+--json, which carries every field a table shows.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -118,3 +120,50 @@ def test_narrower_terminals_wrap_and_stay_inside(project: SeedProject, columns: 
         assert result.returncode in (0, 3), (name, result.stderr)
         lines = table_lines(result.stdout)
         assert max(cell_len(line) for line in lines) <= columns, (name, result.stdout)
+
+
+def test_json_carries_every_field_of_the_tables(project: SeedProject) -> None:
+    status = json.loads(seeds(project, "status", "--json").stdout)
+    everywhere = next(s for s in status if s["revision"] == EVERYWHERE)
+    assert everywhere["environments"] == ["development", "staging", "testing"]
+    assert everywhere["state"] == "applied" and everywhere["drift"] is True
+    assert everywhere["environment"] == "development"
+    assert everywhere["row_counts"] == {"users": 5, "posts": 5}
+    assert everywhere["applied_at"] and everywhere["duration_ms"] is not None
+    assert {s["revision"]: s["state"] for s in status} == {
+        EVERYWHERE: "applied",
+        PRODUCTION: "skipped",
+        DEVELOPMENT: "pending",
+    }
+
+    plan = json.loads(seeds(project, "plan", "--json").stdout)
+    assert (plan["action"], plan["target"], plan["environment"]) == (
+        "upgrade",
+        "head",
+        "development",
+    )
+    assert plan["database"] and plan["steps"]
+    [up] = plan["outcomes"]
+    assert up["revision"] == DEVELOPMENT and up["action"] == "insert"
+    assert up["rows"] == {"users": 2, "posts": 2} and set(up["rows_per_second"]) == set(up["rows"])
+    # PRODUCTION was skipped: there is nothing to plan for it.
+    [down] = json.loads(seeds(project, "plan", "--downgrade", SCHEMA, "--json").stdout)["outcomes"]
+    assert (down["revision"], down["action"]) == (EVERYWHERE, "keyed delete")
+    assert down["rows"] == {"users": 5, "posts": 5}
+    assert down["reason"] and "cascade" in down and "warnings" in down
+
+    summary = json.loads(seeds(project, "summary", "--json").stdout)
+    assert summary["name"] and summary["schema"] is None
+    assert summary["revision"] == PRODUCTION
+    assert summary["tables"] == {"posts": 5, "users": 6}
+
+    verify = json.loads(seeds(project, "verify", "--json").stdout)
+    assert [(r["rule"], r["passed"], len(r["problems"])) for r in verify] == [
+        ("seed sources unchanged", False, 1),
+        ("ledger matches the chain", True, 0),
+    ]
+
+    anonymize = json.loads(seeds(project, "anonymize", "--dry-run", "--json").stdout)
+    [column, *_] = anonymize["columns"]
+    assert set(column) >= {"table", "column", "kind", "unique", "rows", "changed", "samples"}
+    assert anonymize["dry_run"] is True and anonymize["rows"] > 0
