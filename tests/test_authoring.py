@@ -48,7 +48,8 @@ def test_new_freezes_unique_indexes_checks_and_defaults(
     path = Path(result.stdout.split("wrote ", 1)[1].strip())
     source = path.read_text()
     assert 'sa.Index("ix_user_email", "email", unique=True)' in source
-    assert 'sa.CheckConstraint(sa.text("\\"order\\" >= 0"), name="ck_user_order")' in source
+    # Quoted as ruff format would: single quotes around text holding double ones.
+    assert """sa.CheckConstraint(sa.text('"order" >= 0'), name="ck_user_order")""" in source
     assert 'server_default=sa.text("0")' in source
 
     # The frozen unique index catches a duplicate within the call, before the database.
@@ -69,3 +70,56 @@ def test_new_freezes_unique_indexes_checks_and_defaults(
     assert [r[1:] for r in rows(engine, "user")] == [("a@x", 2)]
     project.downgrade("s1", env="development")
     assert rows(engine, "user") == []
+
+
+# Table names a Python variable cannot be: keywords, names the revision file uses
+# itself (seed, revision), a leading digit, characters a name cannot hold.
+NAMES = ["class", "seed", "revision", "2fa", "order line", "order-line"]
+ANY_NAMES = f"""
+NAMES = {NAMES!r}
+
+
+def upgrade() -> None:
+    for name in NAMES:
+        op.create_table(
+            name,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("from", sa.Text, nullable=False),
+        )
+
+
+def downgrade() -> None:
+    for name in NAMES:
+        op.drop_table(name)
+"""
+
+
+def test_new_gives_any_table_a_variable_python_can_hold(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, engine: sa.Engine
+) -> None:
+    project = SeedProject(tmp_path / "names", database_url, monkeypatch)
+    project.revision("s1", ANY_NAMES)
+    project.upgrade("head", env="development")
+    result = project.cli(
+        "seeds",
+        "new",
+        "any names",
+        "--env",
+        "development",
+        "--tables",
+        ",".join(NAMES),
+        APP_ENV="development",
+    )
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.split("wrote ", 1)[1].strip())
+    source = path.read_text()
+    variables = ["class_", "seed_", "revision_", "_2fa", "order_line", "order_line_"]
+    assert f"tables=[{', '.join(variables)}]" in source
+    end = "    # instead of the clock. The downgrade removes exactly the rows inserted here.\n"
+    inserts = "".join(f'    ctx.insert({v}, [{{"from": {v!r}}}])\n' for v in variables)
+    path.write_text(source.replace(end, end + inserts))
+
+    project.upgrade("head", env="development")
+    assert [rows(engine, name) for name in NAMES] == [[(1, v)] for v in variables]
+    project.downgrade("s1", env="development")
+    assert [rows(engine, name) for name in NAMES] == [[] for _ in NAMES]

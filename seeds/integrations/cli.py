@@ -157,7 +157,14 @@ def summary(schema: str | None, as_json: bool) -> None:
     with connect(target) as conn:
         revision, counts = table_row_counts(conn, target.schema)
     if as_json:
-        click.echo(json.dumps({"database": target.display, "revision": revision, "tables": counts}))
+        fields = {
+            "database": target.display,
+            "name": target.url.database,
+            "schema": target.schema,
+            "revision": revision,
+            "tables": counts,
+        }
+        click.echo(json.dumps(fields))
         return
     render.summary(target.url.database, revision, counts)
 
@@ -296,7 +303,10 @@ def verify(schema: str | None, environment: str | None, as_json: bool) -> None:
     failed = [r for r in results if not r.passed]
     if as_json:
         click.echo(
-            json.dumps([{"rule": r.name, "problems": r.problems} for r in results], indent=2)
+            json.dumps(
+                [{"rule": r.name, "passed": r.passed, "problems": r.problems} for r in results],
+                indent=2,
+            )
         )
     else:
         render.verification(results)

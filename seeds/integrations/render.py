@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from seeds.runtime.environment import Environment
 from seeds.runtime.run import RunResult, SeedOutcome
@@ -27,19 +28,38 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
+def _column(header: str, *, numbers: bool = False) -> Column:
+    """A column that never cuts a value: text wraps at spaces and folds where a word is
+    wider than the column; numbers stay on one line (right-aligned)."""
+    return Column(header, justify="right" if numbers else "left", no_wrap=numbers, overflow="fold")
+
+
+def _table(title: str, *columns: Column) -> Table:
+    """A report table. Headers are single short words or two at most, so at 80 columns
+    the columns that give way (the widest, by rich's rules) stay wider than any header;
+    the title gets one line where the console is wide enough."""
+    return Table(*columns, title=title, min_width=cell_len(title))
+
+
 def status(statuses: Sequence[SeedStatus]) -> None:
     """Print the status table, then one line per drifted seed."""
-    table = Table(title="seed revisions")
-    # Narrow enough for 80 columns; --json has everything (per-table rows, duration).
-    for name in ("revision", "runs in", "state", "ran in", "rows (tables)", "applied"):
-        table.add_column(name, no_wrap=name != "runs in")
+    # --json has more: the title, per-table rows, the duration, an override.
+    table = _table(
+        "seed revisions",
+        _column("revision"),
+        _column("runs in"),
+        _column("state"),
+        _column("ran in"),
+        _column("rows", numbers=True),
+        _column("applied"),
+    )
     for s in statuses:
-        total = sum(s.row_counts.values())
-        rows = f"{total:,} ({len(s.row_counts)})" if s.row_counts else ""
-        state = s.state + (" [red](drift)[/red]" if s.drift else "")
+        rows = f"{sum(s.row_counts.values()):,}" if s.row_counts else ""
+        state = s.state + ("\n[red](drift)[/red]" if s.drift else "")
         table.add_row(
             s.revision,
-            "all" if len(s.environments) == len(Environment) else ",".join(s.environments),
+            # One environment per line: the column is as narrow as its longest name.
+            "all" if len(s.environments) == len(Environment) else "\n".join(s.environments),
             state,
             s.environment or "",
             rows,
@@ -131,9 +151,14 @@ def plan(outcomes: Sequence[object], title: str) -> None:
     if not outcomes:
         console.print("no seed revision would run", highlight=False)
         return
-    table = Table(title=title)
-    for name in ("revision", "action", "table", "rows", "rows/s"):
-        table.add_column(name, justify="right" if name.startswith("rows") else "left")
+    table = _table(
+        title,
+        _column("revision"),
+        _column("action"),
+        _column("table"),
+        _column("rows", numbers=True),
+        _column("rows/s", numbers=True),
+    )
     notes = []
     for outcome in outcomes:
         data = outcome_json(outcome)
@@ -179,9 +204,8 @@ def verification(results: Sequence[RuleResult]) -> None:
 
 def summary(database: str | None, revision: str | None, counts: Mapping[str, int]) -> None:
     """Print rows per table under the database's name and Alembic revision."""
-    table = Table(title=f"database {database} at revision {revision or '(none)'}")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
+    title = f"database {database} at revision {revision or '(none)'}"
+    table = _table(title, _column("table"), _column("rows", numbers=True))
     for name, count in counts.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
@@ -190,9 +214,14 @@ def summary(database: str | None, revision: str | None, counts: Mapping[str, int
 def anonymization(report: AnonymizeReport) -> None:
     """Print what an anonymize run rewrote (or would), with sample values."""
     what = "dry run (nothing was changed)" if report.dry_run else "rewritten"
-    table = Table(title=f"anonymize {report.database}: {what}")
-    for name in ("column", "kind", "unique", "rows", "changed"):
-        table.add_column(name, justify="right" if name in ("rows", "changed") else "left")
+    table = _table(
+        f"anonymize {report.database}: {what}",
+        _column("column"),
+        _column("kind"),
+        _column("unique"),
+        _column("rows", numbers=True),
+        _column("changed", numbers=True),
+    )
     for column in report.columns:
         table.add_row(
             f"{column.table}.{column.column}",

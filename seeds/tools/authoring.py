@@ -9,8 +9,9 @@ project has none.
 from __future__ import annotations
 
 import json
+import keyword
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,8 +49,48 @@ def _type_code(column: sa.Column[Any], imports: set[str]) -> str:
 
 
 def _q(text: str) -> str:
-    """A double-quoted Python string literal (ruff's style; JSON escapes are Python's)."""
-    return json.dumps(text)
+    """A Python string literal as ruff formats it: double quotes, unless the text holds
+    double quotes and no single ones (a check on a quoted column: '"order" >= 0')."""
+    if '"' in text and "'" not in text:
+        return repr(text)
+    return json.dumps(text)  # JSON's escapes are Python's
+
+
+# Names the revision file defines or imports (see the template): a table variable
+# named like one would replace it (a table called "seed" or "revision", say).
+_TAKEN = frozenset(
+    {
+        "annotations",
+        "Sequence",
+        "sa",
+        "Geometry",
+        "postgresql",
+        "SeedContext",
+        "seed",
+        "revision",
+        "down_revision",
+        "branch_labels",
+        "depends_on",
+        "_meta",
+        "upgrade",
+        "downgrade",
+    }
+)
+
+
+def _variable(name: str, taken: Collection[str]) -> str:
+    """A Python name for table ``name``'s variable, none of ``taken``.
+
+    A character a name cannot hold becomes an underscore; a keyword or a name the
+    file already uses gets a trailing underscore (``class_``), a leading digit a
+    leading underscore (``_2fa``).
+    """
+    variable = "".join(c if f"_{c}".isidentifier() else "_" for c in name)
+    if not variable or variable[0].isdigit():
+        variable = "_" + variable
+    while keyword.iskeyword(variable) or variable in _TAKEN or variable in taken:
+        variable += "_"
+    return variable
 
 
 def _call(name: str, parts: list[str], indent: str = "    ") -> str:
@@ -154,11 +195,11 @@ def new_seed_revision(
     metadata = sa.MetaData()
     imports: set[str] = set()
     rendered = []
-    variables = []
+    variables: list[str] = []
     for name in tables:
         table = sa.Table(name, metadata, autoload_with=conn, schema=schema)
         table.schema = None  # the schema is chosen per run, through the search path
-        variable = re.sub(r"\W", "_", name)
+        variable = _variable(name, variables)
         variables.append(variable)
         rendered.append(render_table(table, variable, imports))
     revision = _next_revision_id(script)
