@@ -396,10 +396,12 @@ class Dialect:
     def restore_sequence(self, state: SequenceState) -> None:
         """Put a key sequence back where it stood."""
 
-    def lock_holders(self, tables: Sequence[sa.Table], schema: str | None) -> list[str]:
-        """Other sessions holding locks on ``tables``, one description each, asked on a
-        connection of its own (this one may be in a failed transaction). Empty where
-        the database cannot say."""
+    def lock_holders(
+        self, err: sa.exc.DBAPIError, tables: Sequence[sa.Table], schema: str | None
+    ) -> list[str]:
+        """When ``err`` is a lock or statement timeout: the other sessions holding locks
+        on ``tables``, one description each, asked on a connection of its own (this one
+        is in a failed transaction). Empty otherwise, or where the database cannot say."""
         return []
 
     def hold_inserts(self, table: sa.Table) -> None:

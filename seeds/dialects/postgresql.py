@@ -495,10 +495,21 @@ class PostgresDialect(Dialect):
             return
         self.restore_sequence(state)
 
-    def lock_holders(self, tables: Sequence[sa.Table], schema: str | None) -> list[str]:
+    def lock_holders(
+        self, err: sa.exc.DBAPIError, tables: Sequence[sa.Table], schema: str | None
+    ) -> list[str]:
         if self.connection is None or not tables:
             return []
-        # psycopg knows its backend's pid without asking this (maybe failed) session.
+        if getattr(err.orig, "sqlstate", None) not in {"55P03", "57014"}:
+            return []  # not a timeout: nobody else's lock to name
+        try:
+            return self._lock_holders(tables, schema)
+        except sa.exc.SQLAlchemyError:
+            return []  # a diagnosis only: never in the way of the error it explains
+
+    def _lock_holders(self, tables: Sequence[sa.Table], schema: str | None) -> list[str]:
+        assert self.connection is not None
+        # psycopg knows its backend's pid without asking this (failed) session.
         info = getattr(self.connection.connection.dbapi_connection, "info", None)
         mine = getattr(info, "backend_pid", None)
         preparer = self.sa_dialect.identifier_preparer
@@ -519,11 +530,8 @@ class PostgresDialect(Dialect):
             .where(_locks.c.granted, _locks.c.relation.in_(relations), _locks.c.pid != mine)
             .order_by(_activity.c.pid)
         )
-        try:
-            with self.connection.engine.connect() as other:
-                found = other.execute(query).all()
-        except sa.exc.DBAPIError:
-            return []  # a diagnosis only: never in the way of the error it explains
+        with self.connection.engine.connect() as other:
+            found = other.execute(query).all()
         return [
             f"pid {row.pid} ({row.usename}, {row.application_name or 'no application name'}, "
             f"{row.state}: {' '.join((row.query or '').split())})"

@@ -199,10 +199,9 @@ def _one_line(
     log.debug("seed %s failed", revision, exc_info=err)
     if isinstance(err, sa.exc.DBAPIError):
         said = dialect.describe_error(err)
-        if isinstance(err, sa.exc.OperationalError):  # a lock or statement timeout
-            holders = dialect.lock_holders(list(tables), schema)
-            if holders:
-                said += f" (locks held by {'; '.join(holders)})"
+        holders = dialect.lock_holders(err, list(tables), schema)
+        if holders:
+            said += f" (locks held by {'; '.join(holders)})"
         return SeedFailed(f"seed {revision}: {said}")
     if isinstance(err, MemoryError):
         return SeedFailed(
@@ -260,7 +259,7 @@ class _Downgrade:
         except sa.exc.OperationalError as err:
             # A lock or statement timeout: the transaction rolls back whole.
             first = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
-            holders = run.dialect.lock_holders(list(self._seed.tables), run.state.schema)
+            holders = run.dialect.lock_holders(err, list(self._seed.tables), run.state.schema)
             who = f"held by {'; '.join(holders)}" if holders else "another session may hold them"
             raise UndoRefused(
                 f"seed {revision}: the undo stopped: {first}; nothing was removed (locks on "
