@@ -459,3 +459,15 @@ def test_offline_sql_records_key_counts_when_it_runs(
     with pytest.raises(CommandError, match=r"table users .*recorded count 4.*found count 3"):
         p.downgrade("s1", env="production", allow_unsafe=db)
     assert len(rows(engine, "users")) == 4
+
+
+def test_seeds_verify_finds_a_tampered_key_ledger_before_any_undo(
+    seeded: SeedProject, engine: sa.Engine
+) -> None:
+    clean = seeded.cli("seeds", "verify", APP_ENV="development")
+    assert clean.returncode == 0 and "ok   ledger keys intact" in clean.stdout, clean.stdout
+    _execute(engine, "DELETE FROM seed_ledger_keys WHERE table_name = 'users' AND first_key > 10")
+    damaged = seeded.cli("seeds", "verify", APP_ENV="development")
+    assert damaged.returncode == 1
+    assert "FAIL ledger keys intact" in damaged.stdout
+    assert "seed s2:" in damaged.stdout and "table users" in damaged.stdout

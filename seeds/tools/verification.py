@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seeds.errors import ConfigurationError
+from seeds.errors import ConfigurationError, LedgerDamaged
 from seeds.runtime.ledger import Ledger, Status
 from seeds.tools.status import applied_revisions, collect, current_heads
 
@@ -118,9 +118,21 @@ def engine_rules(script: ScriptDirectory, schema: str | None) -> list[Rule]:
                     "Alembic version is below it (was alembic_version stamped by hand?)"
                 )
 
+    def keys_intact(conn: Connection) -> Iterable[str]:
+        ledger = Ledger.on(conn)
+        for record in ledger.current().values():
+            if record.status != Status.APPLIED:
+                continue
+            try:
+                ledger.check_keys(record)
+            except LedgerDamaged as err:
+                yield str(err)
+
     return [
         Rule("seed sources unchanged", no_drift),
         Rule("ledger matches the chain", ledger_matches_chain),
+        # What an undo checks before it deletes anything, asked ahead of time.
+        Rule("ledger keys intact", keys_intact),
     ]
 
 
