@@ -55,7 +55,7 @@ def test_an_edited_applied_seed_is_drift_in_status_and_verify(project: SeedProje
     verify = seeds(project, "verify")
     assert verify.returncode == 1
     assert "FAIL seed sources unchanged" in verify.stdout
-    assert "1 passed, 1 failed" in verify.stdout
+    assert "2 passed, 1 failed" in verify.stdout
 
 
 def test_plan_is_exact_and_changes_nothing(project: SeedProject, engine: sa.Engine) -> None:
