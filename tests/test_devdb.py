@@ -37,6 +37,10 @@ def _scalar(url: str, query: str, **params: Any) -> Any:
         engine.dispose()  # no pooled connections left to block stop/template copies
 
 
+def _server_uid() -> int:
+    return pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid()
+
+
 def _wait_until_stopped(db: DevDB, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while db.status().running:
@@ -130,7 +134,7 @@ def test_status_fields(db: DevDB, url: str) -> None:
 
 
 def test_server_settings(db: DevDB, url: str) -> None:
-    assert _scalar(url, "SHOW listen_addresses") == "127.0.0.1"
+    assert _scalar(url, "SHOW listen_addresses") == ""  # the Unix socket only
     assert _scalar(url, "SHOW fsync") == "off"
     assert _scalar(url, "SHOW synchronous_commit") == "off"
     assert _scalar(url, "SHOW full_page_writes") == "off"
@@ -138,9 +142,10 @@ def test_server_settings(db: DevDB, url: str) -> None:
     assert _scalar(url, "SHOW lc_collate") == "C"
     assert _scalar(url, "SHOW TimeZone") == "UTC"
     assert _scalar(url, "SELECT current_user") == "postgres"
-    # TCP on 127.0.0.1 works as well as the socket.
+    # Nothing listens on TCP, not even on 127.0.0.1.
     port = db.status().port
-    assert _scalar(f"postgresql+psycopg://postgres@127.0.0.1:{port}/proj", "SELECT 1") == 1
+    with pytest.raises(sa.exc.OperationalError, match="refused"):
+        _scalar(f"postgresql+psycopg://postgres@127.0.0.1:{port}/proj", "SELECT 1")
     assert (db.status().data_dir.parent / "server.log").stat().st_size > 0
 
 
@@ -197,7 +202,7 @@ def test_recovers_after_postmaster_is_killed(db: DevDB, url: str) -> None:
 
 def test_failed_start_reports_the_server_log(db: DevDB, url: str) -> None:
     db.stop()
-    conf = db.status().data_dir / "seedchain.conf"
+    conf = db.status().data_dir / "postgresql.conf"  # seedchain.conf is rewritten at start
     good = conf.read_text()
     conf.write_text(good + "shared_buffers = 'plenty'\n")
     try:
@@ -208,9 +213,101 @@ def test_failed_start_reports_the_server_log(db: DevDB, url: str) -> None:
     assert db.start() == url
 
 
-def test_moves_to_a_free_port_when_the_stored_one_is_taken(
-    db: DevDB, url: str, caplog: pytest.LogCaptureFixture
+@pytest.fixture(scope="module")
+def long_db() -> Iterator[DevDB]:
+    """A cluster in its project folder, whose path is too long for a Unix socket."""
+    # A world-traversable base, so root keeps the cluster in the project, not in /var/tmp.
+    base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="seedchain-test-"))
+    base.chmod(0o755)
+    db = DevDB(base / ("long-" * 12) / "proj")
+    short = db._socket_candidate()
+    assert short is not None and short.parent == Path("/tmp")
+    try:
+        yield db
+    finally:
+        try:
+            db.stop()
+        finally:
+            shutil.rmtree(base)
+            if short.is_symlink():
+                short.unlink()
+            shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.fixture
+def socket_url(long_db: DevDB) -> str:
+    """The long-path cluster, on its short socket folder in /tmp."""
+    short = long_db._socket_candidate()
+    assert short is not None
+    if short.is_symlink():
+        long_db.stop()
+        short.unlink()
+    return long_db.start()
+
+
+def _take_socket_folder(db: DevDB) -> None:
+    """Somebody else takes the name of the cluster's short socket folder first."""
+    short = db._socket_candidate()
+    assert short is not None
+    if not short.is_symlink():
+        db.stop()
+        shutil.rmtree(short, ignore_errors=True)
+        short.symlink_to("/nonexistent")
+
+
+@pytest.fixture
+def tcp_url(long_db: DevDB) -> str:
+    """The long-path cluster on TCP, for its socket folder's name was taken."""
+    _take_socket_folder(long_db)
+    return long_db.start()
+
+
+def test_long_project_path_gets_a_short_private_socket_folder(
+    long_db: DevDB, socket_url: str
 ) -> None:
+    assert long_db.status().data_dir == long_db.state_dir / "data"
+    short = Path(str(make_url(socket_url).query["host"]))
+    assert short == Path("/tmp") / short.name
+    assert short.name.startswith(f"seedchain-socket-{os.geteuid()}-")
+    st = short.lstat()
+    assert stat.S_ISDIR(st.st_mode)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o700, _server_uid())
+    assert _scalar(socket_url, "SHOW listen_addresses") == ""
+    assert _scalar(socket_url, "SHOW unix_socket_directories") == str(short)
+    assert _scalar(socket_url, "SELECT postgis_version()").startswith("3.")
+
+
+def test_taken_socket_folder_falls_back_to_tcp_with_a_password(
+    long_db: DevDB, socket_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="seeds.dev.devdb"):
+        _take_socket_folder(long_db)
+        url = long_db.start()
+    assert "is another OS user's; listening on 127.0.0.1 (password only)" in caplog.text
+    secret = long_db.status().data_dir.parent / "password"
+    st = secret.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, _server_uid())
+    password = secret.read_text().strip()
+    assert len(password) >= 40  # secrets.token_urlsafe(32)
+    port = long_db.status().port
+    assert url == f"postgresql+psycopg://postgres:{password}@127.0.0.1:{port}/proj"
+    assert long_db.url() == url == long_db.status().url
+    assert _scalar(url, "SHOW listen_addresses") == "127.0.0.1"
+    assert _scalar(url, "SHOW unix_socket_directories") == ""
+    assert _scalar(url, "SELECT postgis_version()").startswith("3.")
+    # The password is required, even from root: no trust for TCP.
+    hba = (long_db.status().data_dir / "pg_hba.conf").read_text().splitlines()
+    assert [line.split()[-1] for line in hba if line.startswith("host")] == ["scram-sha-256"]
+    with pytest.raises(sa.exc.OperationalError, match="no password supplied"):
+        _scalar(f"postgresql+psycopg://postgres@127.0.0.1:{port}/proj", "SELECT 1")
+    with pytest.raises(sa.exc.OperationalError, match="password authentication failed"):
+        _scalar(f"postgresql+psycopg://postgres:guess@127.0.0.1:{port}/proj", "SELECT 1")
+
+
+def test_moves_to_a_free_port_when_the_stored_one_is_taken(
+    long_db: DevDB, tcp_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = long_db
     db.stop()
     old_port = db.status().port
     assert old_port is not None
@@ -223,24 +320,42 @@ def test_moves_to_a_free_port_when_the_stored_one_is_taken(
     new_port = db.status().port
     assert new_port is not None and new_port != old_port
     assert f"port {old_port} is taken" in caplog.text
-    assert make_url(new_url).query["port"] == str(new_port)
+    assert make_url(new_url).port == new_port
     assert _scalar(new_url, "SHOW port") == str(new_port)
     assert DevDB(db.root).status().port == new_port  # persisted for later processes
 
 
-def test_long_project_path_uses_tcp_only() -> None:
-    # A world-traversable base, so root keeps the cluster in the project (no short fallback).
+def test_socket_port_is_kept_when_tcp_has_it(db: DevDB, url: str) -> None:
+    # On the socket the port only names the socket file: TCP squatters do not matter.
+    db.stop()
+    port = db.status().port
+    assert port is not None
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        assert db.start() == url
+    assert _scalar(url, "SHOW port") == str(port)
+
+
+@root_only
+def test_socket_folder_of_another_user_is_never_used() -> None:
+    # Decision only (no initdb): a folder of nobody's where ours would go is left alone.
     base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="seedchain-test-"))
     base.chmod(0o755)
     db = DevDB(base / ("long-" * 12) / "proj")
+    short = db._socket_candidate()
+    assert short is not None
+    nobody = pwd.getpwnam("nobody")
+    short.mkdir()
     try:
-        url = db.start()
-        assert db.status().data_dir == db.state_dir / "data"
-        assert url == f"postgresql+psycopg://postgres@127.0.0.1:{db.status().port}/proj"
-        assert _scalar(url, "SHOW unix_socket_directories") == ""
-        assert _scalar(url, "SELECT postgis_version()").startswith("3.")
+        os.chown(short, nobody.pw_uid, nobody.pw_gid)
+        short.chmod(0o777)
+        assert db._claim_socket_dir() == "127.0.0.1"
+        st = short.lstat()
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (nobody.pw_uid, 0o777)
     finally:
-        db.stop()
+        short.rmdir()
         shutil.rmtree(base)
 
 

@@ -2,8 +2,11 @@
 
 The cluster folder is ``<root>/.devdb``, or a ``/var/tmp`` fallback named in
 ``<root>/.devdb/location`` when the server's OS user cannot reach the project folder.
-It holds ``data/`` (PGDATA; our settings in ``data/seedchain.conf``), ``run/`` (Unix
-socket), ``port`` (TCP port chosen at init) and ``server.log``.
+It holds ``data/`` (PGDATA; our settings in ``data/seedchain.conf`` and
+``data/pg_hba.conf``), ``run/`` (the Unix socket's folder when its path is short
+enough, else one under ``/tmp``), ``port``, ``host`` (the socket folder, or 127.0.0.1
+when no socket folder could be had), ``password`` (the superuser's, for TCP only) and
+``server.log``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import os
 import pwd
 import re
+import secrets
 import shutil
 import socket
 import stat
@@ -38,9 +42,39 @@ logger = logging.getLogger(__name__)
 SUPERUSER = "postgres"  # database role created by initdb -U
 SERVER_OS_USER = "postgres"  # initdb/postgres refuse root, so as root we run them as this user
 FALLBACK_BASE = Path("/var/tmp")  # survives reboots, unlike /tmp on many systems
+SOCKET_BASE = Path("/tmp")  # short: for socket folders that need not outlive the server
+LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to start or stop
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 _DRIVER = "postgresql+psycopg"
+# The socket's folder is 0700, so only the server's OS user and root reach the socket.
+# TCP, only when no socket folder could be had, takes the password and never trust.
+_HBA = (
+    "# Written by seeds.dev.devdb: the local development cluster only.\n"
+    "local all all trust\n"
+    "host  all all 127.0.0.1/32 scram-sha-256\n"
+)
+
+
+def _settings(host: str, port: int) -> str:
+    """seedchain.conf: the socket only, or (``host`` 127.0.0.1) TCP on loopback only."""
+    tcp = host == LOOPBACK
+    sockets = "" if tcp else host.replace("'", "''")
+    return (
+        "# Written by seeds.dev.devdb at each start.\n"
+        f"listen_addresses = '{LOOPBACK if tcp else ''}'\n"
+        f"port = {port}\nunix_socket_directories = '{sockets}'\nmax_connections = 100\n"
+        "# Dev data is disposable: trade crash safety for speed. Never in production.\n"
+        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+        "timezone = 'UTC'  # same timestamp output on every machine\n"
+    )
+
+
+def _socket_fits(folder: Path) -> bool:
+    too_long = len(os.fsencode(folder / ".s.PGSQL.65535")) > _SOCKET_PATH_MAX
+    # unix_socket_directories is a comma-separated list: such paths cannot be spelt.
+    awkward = any(c in str(folder) for c in ",'\"\\")
+    return not too_long and not awkward
 
 
 def project_database_name(root: Path) -> str:
@@ -129,12 +163,35 @@ class DevDB:
     def _data_dir(self) -> Path:
         return self._cluster_dir / "data"
 
-    def _socket_dir(self) -> Path | None:
+    @property
+    def _password_file(self) -> Path:
+        return self._cluster_dir / "password"
+
+    def _socket_candidate(self) -> Path | None:
+        """The socket's folder: ``run/`` in the cluster folder, else a short one in /tmp."""
         run = self._cluster_dir / "run"
-        too_long = len(os.fsencode(run / ".s.PGSQL.65535")) > _SOCKET_PATH_MAX
-        # unix_socket_directories is a comma-separated list: such paths cannot be spelt.
-        awkward = any(c in str(run) for c in ",'\"\\")
-        return None if too_long or awkward else run
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:10]
+        short = SOCKET_BASE / f"seedchain-socket-{os.geteuid()}-{digest}"
+        return next((d for d in (run, short) if _socket_fits(d)), None)
+
+    def _recorded_host(self) -> str | None:
+        try:
+            return (self._cluster_dir / "host").read_text().strip() or None
+        except OSError:
+            return None
+
+    def _host(self) -> str:
+        """The socket folder or 127.0.0.1, as the last start chose (else as it will)."""
+        if recorded := self._recorded_host():
+            return recorded
+        candidate = self._socket_candidate()
+        return str(candidate) if candidate else LOOPBACK
+
+    def _password(self) -> str | None:
+        try:
+            return self._password_file.read_text().strip() or None
+        except OSError:
+            return None
 
     def _port(self) -> int | None:
         try:
@@ -305,9 +362,28 @@ class DevDB:
             yield
 
     def _write(self, path: Path, text: str) -> None:
-        path.write_text(text)
-        if ids := self._server_ids():
+        """Write one of the server's files: mode 0600, owned by the server's OS user."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w") as fh:
+            os.fchmod(fd, 0o600)  # also when the file was there already
+            if ids := self._server_ids():
+                os.fchown(fd, *ids)
+            fh.write(text)
+
+    def _claim_dir(self, path: Path) -> bool:
+        """Make ``path`` a 0700 folder of the server's OS user; False if it is someone else's."""
+        ids = self._server_ids()
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            # /tmp and /var/tmp are world-writable: never take a folder or symlink planted there.
+            st, owners = path.lstat(), {os.geteuid(), ids[0] if ids else os.geteuid()}
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid not in owners:
+                return False
+        if ids:
             os.chown(path, *ids)
+        path.chmod(0o700)
+        return True
 
     # -- init -------------------------------------------------------------------------
     def _make_cluster_dir(self) -> Path:
@@ -325,19 +401,18 @@ class DevDB:
             logger.info(why, SERVER_OS_USER, self.root, fallback)
             location.write_text(f"{fallback}\n")
         cluster = self._cluster_dir
-        try:
-            cluster.mkdir(mode=0o700)
-        except FileExistsError:
-            # /var/tmp is world-writable: never chown a folder or symlink planted there.
-            st, owners = cluster.lstat(), {os.geteuid(), ids[0] if ids else os.geteuid()}
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid not in owners:
-                raise DevDBError(f"{cluster} exists but is not ours; remove it") from None
-        for d in (cluster, cluster / "run"):
-            d.mkdir(exist_ok=True)
-            if ids:
-                os.chown(d, *ids)
-            d.chmod(0o700)  # trust auth: only we (and root) may reach the socket
+        if not self._claim_dir(cluster):
+            raise DevDBError(f"{cluster} exists but is not ours; remove it")
         return cluster
+
+    def _claim_socket_dir(self) -> str:
+        """Make the socket's folder ours (0700) and return it, else return 127.0.0.1."""
+        candidate = self._socket_candidate()
+        if candidate is not None and self._claim_dir(candidate):
+            return str(candidate)
+        why = f"{candidate} is another OS user's" if candidate else "no socket path fits"
+        logger.warning("%s; listening on %s (password only) instead", why, LOOPBACK)
+        return LOOPBACK
 
     def _init(self) -> None:
         cluster = self._make_cluster_dir()
@@ -346,34 +421,27 @@ class DevDB:
             logger.warning("removing incompletely initialised cluster %s", data)
             shutil.rmtree(data)
         logger.info("initialising dev cluster in %s", data)
+        # The superuser's password, for TCP should the socket ever be unusable; initdb
+        # (the server's OS user) reads it from the file. scram-sha-256 for host makes
+        # initdb store it as SCRAM on servers whose default is still md5.
+        self._write(self._password_file, f"{secrets.token_urlsafe(32)}\n")
+        cmd = [self._bin("initdb"), "-D", str(data), "-U", SUPERUSER, "--no-sync"]
+        cmd += [f"--pwfile={self._password_file}", "--auth-local=trust"]
+        cmd += ["--auth-host=scram-sha-256"]
         # UTF8 with C.UTF-8 ctype for Unicode upper()/lower(); C collation is byte order,
         # so sorting is the same on every machine and glibc version.
-        cmd = [self._bin("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "--no-sync"]
         self._run([*cmd, "--encoding=UTF8", "--locale=C.UTF-8", "--lc-collate=C"], cwd=cluster)
-        # Trust is fine for a throwaway local dev cluster: only the 0700 socket folder and
-        # 127.0.0.1 are accepted, and no password has to be managed or put into URLs.
-        self._write(
-            data / "pg_hba.conf",
-            "# seeds.dev.devdb: local development cluster only\n"
-            "local all all trust\nhost  all all 127.0.0.1/32 trust\n",
-        )
         with open(data / "postgresql.conf", "a") as fh:
             fh.write(
                 "\n# seeds.dev.devdb settings (last, so they win)\ninclude = 'seedchain.conf'\n"
             )
-        self._set_port(_free_port())
+        # Written last: marks a complete initialisation.
+        (cluster / "port").write_text(f"{_free_port()}\n")
 
-    def _set_port(self, port: int) -> None:
-        sock = str(self._socket_dir() or "").replace("'", "''")
-        self._write(
-            self._data_dir / "seedchain.conf",
-            "# Written by seeds.dev.devdb; rewritten when the port changes.\n"
-            "listen_addresses = '127.0.0.1'  # never reachable from other machines\n"
-            f"port = {port}\nunix_socket_directories = '{sock}'\nmax_connections = 100\n"
-            "# Dev data is disposable: trade crash safety for speed. Never in production.\n"
-            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-            "timezone = 'UTC'  # same timestamp output on every machine\n",
-        )
+    def _configure(self, host: str, port: int) -> None:
+        self._write(self._data_dir / "pg_hba.conf", _HBA)
+        self._write(self._data_dir / "seedchain.conf", _settings(host, port))
+        (self._cluster_dir / "host").write_text(f"{host}\n")
         (self._cluster_dir / "port").write_text(f"{port}\n")
 
     # -- public API -------------------------------------------------------------------
@@ -404,15 +472,18 @@ class DevDB:
         return self.url()
 
     def _start_server(self) -> None:
+        host = self._claim_socket_dir()
         port = self._port()
-        if port is None or not _port_free(port):
+        if port is None or (host == LOOPBACK and not _port_free(port)):
             new = _free_port()
             logger.warning("port %s is taken by another program; moving to port %d", port, new)
-            self._set_port(new)
+            port = new
+        self._configure(host, port)
         # Lock files of a killed server. Postgres removes them itself only if their pid is
         # gone, but an unreaped zombie still "exists" for kill(pid, 0). (Shared memory still
         # used by orphaned backends is detected by postgres without these files.)
-        stale = [self._data_dir / "postmaster.pid", *self._cluster_dir.glob("run/.s.PGSQL.*")]
+        sockets = [] if host == LOOPBACK else Path(host).glob(".s.PGSQL.*")
+        stale = [self._data_dir / "postmaster.pid", *sockets]
         for path in stale:
             if path.exists():
                 logger.info("removing stale %s (its server is gone)", path)
@@ -429,7 +500,7 @@ class DevDB:
                 f"PostgreSQL did not start: {(res.stderr or res.stdout).strip()}\n"
                 f"last lines of {log}:\n{tail}"
             )
-        logger.info("dev database running on port %s (data in %s)", self._port(), self._data_dir)
+        logger.info("dev database running on %s, port %s (data in %s)", host, port, self._data_dir)
 
     def _ensure_app_database(self) -> None:
         with self._connect("postgres") as conn:
@@ -482,23 +553,26 @@ class DevDB:
         Raises:
             DevDBError: The cluster was never initialised (call start first).
         """
-        port = self._port()
+        port, host = self._port(), self._host()
         if port is None or not self._initialised():
             raise DevDBError(f"no dev database for {self.root}; run `seeds devdb start` first")
-        sock = self._socket_dir()
-        host, tcp_port = ("127.0.0.1", port) if sock is None else (None, None)
         name = self.dbname if dbname is None else dbname
-        url = URL.create(_DRIVER, username=SUPERUSER, host=host, port=tcp_port, database=name)
-        rendered = url.render_as_string(hide_password=False)
+        if host == LOOPBACK:  # the password is in the URL: only we can read its file anyway
+            password = self._password()
+            url = URL.create(_DRIVER, SUPERUSER, password, host, port, name)
+            return url.render_as_string(hide_password=False)
+        rendered = URL.create(_DRIVER, SUPERUSER, database=name).render_as_string()
         # Hand-written query so the socket path stays readable ("/" not escaped).
-        return rendered if sock is None else f"{rendered}?host={quote(str(sock))}&port={port}"
+        return f"{rendered}?host={quote(host)}&port={port}"
 
     @contextmanager
     def _connect(self, dbname: str) -> Iterator[psycopg.Connection[TupleRow]]:
-        port, sock = self._port(), self._socket_dir()
+        port, host = self._port(), self._host()
         if port is None:  # else libpq would silently try the default port 5432
             raise DevDBError(f"no dev database for {self.root}; run `seeds devdb start` first")
-        params: dict[str, Any] = {"host": str(sock or "127.0.0.1"), "connect_timeout": 10}
+        params: dict[str, Any] = {"host": host, "connect_timeout": 10}
+        if host == LOOPBACK:
+            params["password"] = self._password()
         try:
             conn = psycopg.connect(
                 port=port, user=SUPERUSER, dbname=dbname, autocommit=True, **params
