@@ -37,6 +37,15 @@ def _scalar(url: str, query: str, **params: Any) -> Any:
         engine.dispose()  # no pooled connections left to block stop/template copies
 
 
+def _execute(url: str, statement: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
 def _server_uid() -> int:
     return pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid()
 
@@ -357,6 +366,57 @@ def test_socket_folder_of_another_user_is_never_used() -> None:
     finally:
         short.rmdir()
         shutil.rmtree(base)
+
+
+# What an older version wrote: TCP with trust (alongside the socket when its path fit).
+_OLD_HBA = (
+    "# seeds.dev.devdb: local development cluster only\n"
+    "local all all trust\nhost  all all 127.0.0.1/32 trust\n"
+)
+
+
+def test_older_versions_cluster_is_closed_on_next_start_and_keeps_its_data(
+    long_db: DevDB, socket_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = long_db
+    db.create_database("kept")
+    try:
+        _execute(db.url("kept"), "CREATE TABLE t AS SELECT 42 AS x")
+        _execute(socket_url, "ALTER ROLE postgres PASSWORD NULL")
+        db.stop()
+        # The cluster as an older version left it (its path too long for a socket: TCP
+        # only), running: no password, trust on 127.0.0.1.
+        status = db.status()
+        data, cluster, port = status.data_dir, status.data_dir.parent, status.port
+        (data / "pg_hba.conf").write_text(_OLD_HBA)
+        (data / "seedchain.conf").write_text(
+            f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = ''\n"
+        )
+        (cluster / "host").unlink()
+        (cluster / "password").unlink()
+        assert db._pg_ctl("start", "-l", str(cluster / "server.log")).returncode == 0
+        old_url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/kept"
+        assert _scalar(old_url, "SELECT x FROM t") == 42  # open to every local user
+
+        with caplog.at_level(logging.INFO, logger="seeds.dev.devdb"):
+            assert db.start() == socket_url
+        assert "to apply this version's settings" in caplog.text
+        assert "giving the superuser a password" in caplog.text
+        assert _scalar(db.url("kept"), "SELECT x FROM t") == 42
+        assert _scalar(socket_url, "SHOW listen_addresses") == ""
+        with pytest.raises(sa.exc.OperationalError, match="refused"):
+            _scalar(old_url, "SELECT 1")
+        assert (data / "pg_hba.conf").read_text() == devdb_module._HBA
+        st = (cluster / "password").stat()
+        assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, _server_uid())
+        query = "SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'"
+        assert _scalar(socket_url, query).startswith("SCRAM-SHA-256$")
+        # The password it was given is the one on file: TCP takes it.
+        _take_socket_folder(db)
+        db.start()
+        assert _scalar(db.url("kept"), "SELECT x FROM t") == 42
+    finally:
+        db.drop_database("kept")
 
 
 def test_url_before_init_raises(tmp_path: Path) -> None:

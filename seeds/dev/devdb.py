@@ -444,12 +444,26 @@ class DevDB:
         (self._cluster_dir / "host").write_text(f"{host}\n")
         (self._cluster_dir / "port").write_text(f"{port}\n")
 
+    def _current(self) -> bool:
+        """Whether the cluster is set up as this version sets it up; older versions listened
+        on 127.0.0.1 with trust and gave the superuser no password."""
+        host, port, data = self._recorded_host(), self._port(), self._data_dir
+        if host is None or port is None or self._password() is None:
+            return False
+        try:
+            hba, conf = (data / "pg_hba.conf").read_text(), (data / "seedchain.conf").read_text()
+        except OSError:
+            return False
+        return hba == _HBA and conf == _settings(host, port)
+
     # -- public API -------------------------------------------------------------------
     def start(self) -> str:
         """Start the cluster, initialising it first if needed; never installs packages.
 
         Idempotent: if the server already runs, this only makes sure the application
-        database exists (someone may have dropped it) and returns the URL.
+        database exists (someone may have dropped it) and returns the URL; unless it runs
+        with an older version's settings (TCP with trust): then it is restarted with
+        this version's, its data kept.
 
         Returns:
             The SQLAlchemy URL of the application database.
@@ -459,11 +473,15 @@ class DevDB:
                 ``seeds devdb install``), or the server did not come up (the message
                 ends with the last lines of server.log).
         """
-        if self._running_pid() is not None:
+        if self._running_pid() is not None and self._current():
             self._ensure_app_database()
             return self.url()
         self._require_installed()
         with self._lock():
+            if self._running_pid() is not None and not self._current():
+                why = "restarting the dev database in %s to apply this version's settings"
+                logger.warning(why, self._data_dir)
+                self._stop_server()
             if self._running_pid() is None:  # another process may have started it meanwhile
                 if not self._initialised():
                     self._init()
@@ -472,7 +490,15 @@ class DevDB:
         return self.url()
 
     def _start_server(self) -> None:
+        # A cluster made by an older version has no password: it gets one once it is up.
+        secret = None if self._password() else secrets.token_urlsafe(32)
         host = self._claim_socket_dir()
+        if secret and host == LOOPBACK:
+            raise DevDBError(
+                f"{self._data_dir} was made by an older Seedchain and gets its password over "
+                f"its Unix socket: make {self._socket_candidate()} usable (remove it), then "
+                "run `seeds devdb start`"
+            )
         port = self._port()
         if port is None or (host == LOOPBACK and not _port_free(port)):
             new = _free_port()
@@ -500,7 +526,21 @@ class DevDB:
                 f"PostgreSQL did not start: {(res.stderr or res.stdout).strip()}\n"
                 f"last lines of {log}:\n{tail}"
             )
+        if secret:
+            self._set_password(secret)
         logger.info("dev database running on %s, port %s (data in %s)", host, port, self._data_dir)
+
+    def _set_password(self, secret: str) -> None:
+        """Give the superuser of a cluster made by an older version its password."""
+        logger.info("giving the superuser a password (kept in %s)", self._password_file)
+        with self._connect("postgres") as conn:
+            # Only the SCRAM verifier reaches the server, as with psql's \password.
+            verifier = conn.pgconn.encrypt_password(
+                secret.encode(), SUPERUSER.encode(), b"scram-sha-256"
+            )
+            stmt = sql.SQL("ALTER ROLE {} PASSWORD {}")
+            conn.execute(stmt.format(sql.Identifier(SUPERUSER), sql.Literal(verifier.decode())))
+        self._write(self._password_file, f"{secret}\n")
 
     def _ensure_app_database(self) -> None:
         with self._connect("postgres") as conn:
@@ -527,11 +567,14 @@ class DevDB:
         if self._running_pid() is None:
             return False
         with self._lock():
-            # pg_ctl signals the pid recorded in this data dir's postmaster.pid.
-            res = self._pg_ctl("stop", "-m", "fast")
-            if res.returncode != 0 and self._running_pid() is not None:
-                raise DevDBError(f"pg_ctl stop failed: {(res.stderr or res.stdout).strip()}")
+            self._stop_server()
         return True
+
+    def _stop_server(self) -> None:
+        # pg_ctl signals the pid recorded in this data dir's postmaster.pid.
+        res = self._pg_ctl("stop", "-m", "fast")
+        if res.returncode != 0 and self._running_pid() is not None:
+            raise DevDBError(f"pg_ctl stop failed: {(res.stderr or res.stdout).strip()}")
 
     def status(self) -> DevDBStatus:
         """Report whether the server runs, its pid, data folder, port and URL."""
