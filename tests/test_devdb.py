@@ -50,6 +50,26 @@ def _server_uid() -> int:
     return pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid()
 
 
+def _as_other_user(*argv: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command as ``nobody``: any other OS user of the machine."""
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PGCONNECT_TIMEOUT": "5"}
+    if password is not None:
+        env["PGPASSWORD"] = password
+    runuser = shutil.which("runuser")  # util-linux; in /usr/sbin, not on the PATH below
+    assert runuser is not None, "runuser is needed to act as another OS user"
+    cmd = [runuser, "-u", "nobody", "--", *argv]
+    return subprocess.run(cmd, cwd="/", env=env, capture_output=True, text=True, timeout=60)
+
+
+def _psql_as_other_user(
+    db: DevDB, host: str, password: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    port = str(db.status().port)
+    # -w: never prompt; -X: no ~/.psqlrc.
+    args = ["-X", "-w", "-h", host, "-p", port, "-U", "postgres", "-d", db.dbname]
+    return _as_other_user(db._bin("psql"), *args, "-c", "SELECT 1", password=password)
+
+
 def _wait_until_stopped(db: DevDB, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while db.status().running:
@@ -366,6 +386,49 @@ def test_socket_folder_of_another_user_is_never_used() -> None:
     finally:
         short.rmdir()
         shutil.rmtree(base)
+
+
+@root_only
+@pytest.mark.parametrize(
+    ("cluster", "running"),
+    [("db", "url"), ("long_db", "socket_url")],
+    ids=["socket in the cluster folder", "socket in /tmp"],
+)
+def test_other_os_users_cannot_connect_over_the_socket(
+    cluster: str, running: str, request: pytest.FixtureRequest
+) -> None:
+    db: DevDB = request.getfixturevalue(cluster)
+    url: str = request.getfixturevalue(running)
+    assert _scalar(url, "SELECT 1") == 1  # it runs: the refusals below are not a dead server
+    folder = make_url(url).query["host"]
+    assert isinstance(folder, str)
+    st = Path(folder).stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o700, _server_uid())
+    res = _psql_as_other_user(db, folder)
+    assert res.returncode != 0
+    assert f'socket "{folder}/.s.PGSQL.{db.status().port}" failed: Permission denied' in res.stderr
+    res = _psql_as_other_user(db, "127.0.0.1")  # nor over TCP: nothing listens
+    assert res.returncode != 0
+    assert "Connection refused" in res.stderr
+
+
+@root_only
+def test_other_os_users_cannot_connect_over_tcp(long_db: DevDB, tcp_url: str) -> None:
+    assert _scalar(tcp_url, "SELECT 1") == 1  # it runs: the refusals below are not a dead server
+    res = _psql_as_other_user(long_db, "127.0.0.1")
+    assert res.returncode != 0
+    assert "no password supplied" in res.stderr
+    res = _psql_as_other_user(long_db, "127.0.0.1", password="guess")
+    assert res.returncode != 0
+    assert 'password authentication failed for user "postgres"' in res.stderr
+    secret = long_db.status().data_dir.parent / "password"
+    res = _as_other_user("cat", str(secret))
+    assert res.returncode != 0
+    assert "Permission denied" in res.stderr
+    # Only the password lets anyone in: it is what keeps them out.
+    password = make_url(tcp_url).password
+    assert password is not None
+    assert _psql_as_other_user(long_db, "127.0.0.1", password=password).returncode == 0
 
 
 # What an older version wrote: TCP with trust (alongside the socket when its path fit).
