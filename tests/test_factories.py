@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.models import User
@@ -54,14 +56,35 @@ def test_uniqueness_holds_at_scale_without_retries() -> None:
     assert len({r["email"] for r in rows}) == 200_000
 
 
-def test_children_depend_only_on_their_parent() -> None:
-    one = SprintFactory.children([{"id": 10}], fk="project_id", per_parent=(2, 4), seed=3)
-    two = SprintFactory.children(
-        [{"id": 9}, {"id": 10}], fk="project_id", per_parent=(2, 4), seed=3
-    )
-    assert [r for r in two if r["project_id"] == 10] == one
-    assert all(r["ends_on"] > r["starts_on"] for r in two)
-    assert [r["name"] for r in one] == [f"Sprint {i + 1}" for i in range(len(one))]
+def test_children_come_from_their_parents_position_not_its_key() -> None:
+    def sprints(ids: list[int], first_parent: int = 0, start: int = 0) -> list[dict[str, Any]]:
+        parents = [{"id": i} for i in ids]
+        return SprintFactory.children(
+            parents,
+            fk="project_id",
+            per_parent=(2, 4),
+            seed=3,
+            first_parent=first_parent,
+            start=start,
+        )
+
+    def without_fk(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "project_id"} for r in rows]
+
+    whole = sprints([10, 11, 12, 13, 14])
+    # Keys a database hands out change nothing but the foreign key itself.
+    rekeyed = sprints([70, 92, 93, 94, 95])
+    assert without_fk(rekeyed) == without_fk(whole)
+    assert [r["project_id"] for r in rekeyed] != [r["project_id"] for r in whole]
+    # A parent's children do not change when parents are added after it ...
+    assert sprints([10, 11, 12, 13, 14, 15])[: len(whole)] == whole
+    # ... and parents passed in slices give the same children as all at once.
+    head = sprints([10])
+    assert head + sprints([11, 12, 13, 14], first_parent=1, start=len(head)) == whole
+    assert all(r["ends_on"] > r["starts_on"] for r in whole)
+    assert [r["name"] for r in head] == [f"Sprint {i + 1}" for i in range(len(head))]
+    counts = {len([r for r in whole if r["project_id"] == i]) for i in range(10, 15)}
+    assert counts == {2, 3, 4}  # drawn per parent
 
 
 def test_choice_weights_are_respected() -> None:

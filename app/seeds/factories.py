@@ -49,7 +49,7 @@ class ProjectFactory(Factory):
 
 
 class SprintFactory(Factory):
-    """``sprints``: consecutive two-week sprints; key = (project id, sprint index)."""
+    """``sprints``: consecutive two-week sprints; key = (project position, sprint index)."""
 
     table = "sprints"
     name = Lazy(lambda r: f"Sprint {r.key[1] + 1}")  # type: ignore[index]

@@ -15,15 +15,16 @@ A factory declares a table's columns as constants or field generators::
     demo = UserFactory.build(username="demo")
 
 Determinism comes from the row, not from a shared random state: every value of
-row ``n`` is drawn from a stream derived from (seed, table, field, row key). So the
-same seed gives the same rows whatever the batch size, whatever order rows are
-built in, whichever other factories ran, and adding a field or a row changes no
-other value.
+row ``n`` is drawn from a stream derived from (seed, table, field, row identity), the
+identity being the row's position in the seed (``n``, or (parent position, index) for
+:meth:`Factory.children`). So the same seed gives the same rows whatever the batch
+size, whatever order rows are built in, whichever other factories ran, and whatever
+keys the database hands out; adding a field or a row changes no other value.
 
 Speed: calling Faker per value costs tens of microseconds; a :class:`Pool` calls
 Faker once per pool entry (cached per process) and rows sample it with a hash,
 so building a row costs a few microseconds. Uniqueness at millions of rows is
-derived from the row key (``r.n``), never from retries.
+derived from the row number (``r.n``), never from retries.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _mix(value: int) -> int:
 
 
 def _key_number(key: object) -> int:
-    """A row key as a 64-bit number (ints as they are, anything else hashed stably)."""
+    """A row identity as a 64-bit number (ints as they are, anything else hashed stably)."""
     if isinstance(key, int) and not isinstance(key, bool):
         return key & _MASK
     return derive_seed(0, repr(key))
@@ -65,7 +66,8 @@ class Row(Mapping[str, Any]):
 
     Attributes:
         n: The row's number (``start + index``), for sequences and uniqueness.
-        key: The row's identity for randomness (``n`` unless given otherwise).
+        key: The row's identity for randomness: ``n`` unless given otherwise, and
+            for children (parent position, index).
         now: The reference time of the build.
     """
 
@@ -294,8 +296,9 @@ class Factory:
             seed: The run's seed (``ctx.parameters.seed``).
             start: Number of the first row: building 0..99 at once or as 0..49 and
                 50..99 gives the same rows.
-            keys: Row identities for randomness (default: the row numbers); children
-                use (parent key, index) so they do not depend on their siblings.
+            keys: Row identities for randomness (default: the row numbers): positions
+                in the seed or natural values, never database keys, which differ
+                between databases (see :meth:`children`).
             traits: Names from ``traits`` to apply.
             now: Reference time, available to fields as ``r.now``.
             **overrides: Field values or Fields replacing the declared ones.
@@ -387,33 +390,49 @@ class Factory:
         per_parent: int | tuple[int, int] = 1,
         seed: int = DEFAULT_SEED,
         start: int = 0,
+        first_parent: int = 0,
         now: datetime = DEFAULT_NOW,
         **overrides: Any,
     ) -> list[dict[str, Any]]:
-        """Rows related to ``parents``: ``fk`` set to each parent's ``parent_key``.
+        """Rows related to ``parents``, each with ``fk`` set to its parent's ``parent_key``.
 
-        ``per_parent`` is a count or an inclusive (low, high) range drawn per parent.
-        Each child's randomness comes from (parent key, index), so a parent's
-        children do not change when other parents are added.
+        A parent is known by its position: its index in ``parents`` plus
+        ``first_parent`` (the position of ``parents[0]`` when the seed's parents are
+        passed in slices). How many children the parent at position ``p`` gets, and
+        the randomness of its child ``k``, come from ``p`` and ``(p, k)``; the parent's
+        key is only copied into ``fk``. Keys are whatever the database handed out (a
+        database holding the application's rows, or one whose sequences a downgrade
+        could not wind back, hands out others), positions are the seed's own: so the
+        same seed gives the same children in every database, and a parent's children
+        do not change when parents are added after it.
+
+        Args:
+            parents: The parent rows, in the order the seed built them.
+            fk: The children's column that references the parent.
+            parent_key: The parent's column ``fk`` takes its value from.
+            per_parent: A count, or an inclusive (low, high) range drawn per parent.
+            seed: The run's seed (``ctx.parameters.seed``).
+            start: Number (``r.n``) of the first child, as in :meth:`build_batch`.
+            first_parent: Position of ``parents[0]`` among the seed's parents.
+            now: Reference time, available to fields as ``r.now``.
+            **overrides: Field values or Fields replacing the declared ones.
         """
         rows: list[dict[str, Any]] = []
         salt = derive_seed(seed, cls.table, "per_parent", fk)
-        for parent in parents:
-            parent_id = parent[parent_key]
+        for position, parent in enumerate(parents, start=first_parent):
             if isinstance(per_parent, int):
                 count = per_parent
             else:
                 low, high = per_parent
-                count = low + _mix(salt ^ _key_number(parent_id)) % (high - low + 1)
-            keys = [(parent_id, index) for index in range(count)]
+                count = low + _mix(salt ^ _key_number(position)) % (high - low + 1)
             rows.extend(
                 cls.build_batch(
                     count,
                     seed=seed,
                     start=start + len(rows),
-                    keys=keys,
+                    keys=[(position, index) for index in range(count)],
                     now=now,
-                    **{fk: parent_id, **overrides},
+                    **{fk: parent[parent_key], **overrides},
                 )
             )
         return rows
