@@ -1,9 +1,11 @@
 """Per-row random streams: a row's randomness depends only on who it is.
 
-A row's stream derives from (Faker seed, revision, table, row key), so adding a row,
-a column or another table's rows never changes the values of the others, and the
-same seed gives the same rows on every machine (Python's ``random.Random`` is the
-Mersenne Twister with a documented seeding algorithm for integers).
+A row's stream derives from (Faker seed, revision, table, row position), so adding a
+row, a column or another table's rows never changes the values of the others, and
+the same seed gives the same rows on every machine (Python's ``random.Random`` is
+the Mersenne Twister with a documented seeding algorithm for integers). The
+position is the row's place in the seed, never a database key, which would make
+the data depend on the keys a database hands out.
 """
 
 from __future__ import annotations
@@ -41,15 +43,15 @@ class Streams:
         self.revision = revision
         self._faker = Faker(locale)
 
-    def random(self, table: str, key: object) -> random.Random:
-        """A fresh stream for one row of ``table``."""
-        return random.Random(derive_seed(self.seed, self.revision, table, key))
+    def random(self, name: str, n: object) -> random.Random:
+        """A fresh stream for row ``n`` (its position in the seed) of ``name``."""
+        return random.Random(derive_seed(self.seed, self.revision, name, n))
 
-    def faker(self, table: str, key: object) -> Faker:
-        """The Faker instance, re-seeded for one row of ``table``.
+    def faker(self, table: str, n: object) -> Faker:
+        """The Faker instance, re-seeded for row ``n`` (its position) of ``table``.
 
         The instance is shared: take the values of one row before asking for the
         next row's Faker.
         """
-        self._faker.seed_instance(derive_seed(self.seed, self.revision, table, key))
+        self._faker.seed_instance(derive_seed(self.seed, self.revision, table, n))
         return self._faker

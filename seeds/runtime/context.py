@@ -157,13 +157,26 @@ class SeedContext:
         return value
 
     # -- determinism ----------------------------------------------------------
-    def random(self, table: str, key: object) -> random.Random:
-        """The random stream of one row, from (seed, revision, table, key)."""
-        return self._streams.random(table, key)
+    def random(self, name: str, n: object) -> random.Random:
+        """The random stream of row ``n`` of ``name``, from (seed, revision, name, n).
 
-    def faker(self, table: str, key: object) -> Faker:
-        """Faker seeded for one row, from (seed, revision, table, key)."""
-        return self._streams.faker(table, key)
+        ``n`` is the row's position in this seed: ``7`` for row 7 of the users,
+        ``(5, 2)`` for child 2 of project 5, or a natural value such as a city's name.
+        Never a key the database assigned: keys depend on the rows the database held
+        before and on sequences a downgrade could not wind back, so the same
+        ``-x seed`` would give different data. Wrong: ``ctx.random("members",
+        project["id"])``; right: ``ctx.random("members", position)``.
+        """
+        return self._streams.random(name, n)
+
+    def faker(self, table: str, n: object) -> Faker:
+        """Faker seeded for row ``n`` of ``table``, from (seed, revision, table, n).
+
+        ``n`` is the row's position in this seed, never a database key (see
+        :meth:`random` for why). The instance is shared: take one row's values
+        before asking for the next row's Faker.
+        """
+        return self._streams.faker(table, n)
 
     @property
     def data_checksum(self) -> str:

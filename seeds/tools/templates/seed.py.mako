@@ -44,8 +44,10 @@ ${decorator}
 def upgrade(ctx: SeedContext) -> None:
     """${message}"""
     # Write rows with ctx.insert(table, rows), or ctx.ensure(table, rows, key=[...])
-    # for rows that must be idempotent on a natural key. ctx.faker(table, key) and
-    # ctx.random(table, key) give each row its own deterministic stream; use ctx.now
+    # for rows that must be idempotent on a natural key. ctx.faker(table, n) and
+    # ctx.random(name, n) give row n its own deterministic stream, n being the row's
+    # position in this seed and never a database key (keys differ between databases,
+    # and the data would follow them). Seeds read the reference time ctx.now
     # instead of the clock. The downgrade removes exactly the rows inserted here.
 
 
