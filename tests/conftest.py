@@ -12,6 +12,7 @@ deselected for that backend only, with the reason printed in the run's header.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -118,6 +119,19 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     # Asked for here, not as arguments, so a SQLite test never starts the cluster.
     devdb: DevDB = request.getfixturevalue("devdb")
     template: str = request.getfixturevalue("template_database")
+    with _scratch_database(devdb, template) as url:
+        yield url
+
+
+@pytest.fixture
+def second_database_url(devdb: DevDB, template_database: str) -> Iterator[str]:
+    """Another new PostgreSQL + PostGIS database, for tests that compare two."""
+    with _scratch_database(devdb, template_database) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _scratch_database(devdb: DevDB, template: str) -> Iterator[str]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     devdb.create_database(name, template=template)
     try:

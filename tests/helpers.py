@@ -10,7 +10,7 @@ import argparse
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +132,83 @@ def recorded_keys(engine: sa.Engine) -> list[tuple[str, list[Any]]]:
 def destructive(statements: list[str]) -> list[str]:
     """The DELETE and TRUNCATE statements among ``statements``."""
     return [s for s in statements if s.lstrip().upper().startswith(("DELETE", "TRUNCATE"))]
+
+
+# Tables in a migrated database that hold no application data.
+NOT_APPLICATION_TABLES = frozenset({"alembic_version", "spatial_ref_sys", *ledger.TABLE_NAMES})
+
+
+def world(
+    conn: sa.Connection,
+    *,
+    schema: str | None = None,
+    leave_out: Mapping[str, Collection[Any]] | None = None,
+) -> dict[str, list[tuple[tuple[str, Any], ...]]]:
+    """Every application table's rows with the database's keys taken out.
+
+    Two databases hold the same world when this is equal for both, whatever keys
+    each handed out. A row's identity is its ordinal among its table's rows in key
+    order (insertion order, for keys a sequence gives), and a foreign key becomes the
+    referenced table and that row's ordinal; a table's own single integer key is
+    dropped, since the row's place in the list already says it. Tables are reflected,
+    so a new table or column is compared without touching this helper. Rows of tables
+    without such a key (association tables) are sorted, as their order means nothing.
+
+    Args:
+        conn: A connection to the database.
+        schema: The schema the application's tables are in (default: the search path).
+        leave_out: Per table, primary key values of rows that are not part of the world
+            (rows the application wrote); a reference to one of them stays visible
+            as such instead of being mapped.
+    """
+    meta = sa.MetaData()
+    meta.reflect(conn, schema=schema)
+    tables = [t for t in meta.sorted_tables if t.name not in NOT_APPLICATION_TABLES]
+    skipped = leave_out or {}
+    kept: dict[str, list[sa.RowMapping]] = {}
+    for table in tables:
+        key = list(table.primary_key.columns)
+        left_out = set(skipped.get(table.name, ()))
+        found = conn.execute(sa.select(table).order_by(*key)).mappings().all()
+        kept[table.name] = [r for r in found if _primary_key(r, key) not in left_out]
+    captured: dict[str, list[tuple[tuple[str, Any], ...]]] = {}
+    for table in tables:
+        ordinals = {
+            constraint: _ordinals(kept[constraint.referred_table.name], constraint)
+            for constraint in table.foreign_key_constraints
+        }
+        surrogate = _surrogate_key(table)
+        mapped = []
+        for row in kept[table.name]:
+            values = {name: value for name, value in row.items() if name != surrogate}
+            for constraint, ordinal in ordinals.items():
+                local = tuple(values.pop(column.name) for column in constraint.columns)
+                if all(value is None for value in local):
+                    reference: Any = None
+                else:
+                    referred = constraint.referred_table.name
+                    reference = (referred, ordinal.get(local, ("not in the world", local)))
+                values[",".join(column.name for column in constraint.columns)] = reference
+            mapped.append(tuple(sorted(values.items())))
+        captured[table.name] = mapped if surrogate else sorted(mapped, key=repr)
+    return captured
+
+
+def _primary_key(row: sa.RowMapping, key: list[sa.Column[Any]]) -> Any:
+    """A row's primary key value: the value itself for one column, else a tuple."""
+    values = tuple(row[column.name] for column in key)
+    return values[0] if len(values) == 1 else values
+
+
+def _ordinals(parents: list[sa.RowMapping], constraint: sa.ForeignKeyConstraint) -> dict[Any, int]:
+    """The referenced columns' values of each parent row -> the row's ordinal."""
+    referred = [element.column.name for element in constraint.elements]
+    return {tuple(row[name] for name in referred): n for n, row in enumerate(parents)}
+
+
+def _surrogate_key(table: sa.Table) -> str | None:
+    """The name of the table's own single integer key (not also a foreign key), if any."""
+    key = list(table.primary_key.columns)
+    if len(key) == 1 and not key[0].foreign_keys and isinstance(key[0].type, sa.Integer):
+        return key[0].name
+    return None

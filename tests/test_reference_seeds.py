@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from app.seeds import testing
 from app.seeds.verify import counts_as_configured  # noqa: F401  (registers the rules)
 from seeds.runtime import ledger
 from seeds.tools import verification
-from tests.helpers import Migrator, rows
+from tests.helpers import Migrator, rows, world
 
 SEEDED = [
     "users",
@@ -147,3 +148,79 @@ def test_production_gets_only_the_essentials(migrator: Migrator, engine: sa.Engi
     with engine.connect() as conn:
         statuses = {r.revision: r.status for r in ledger.Ledger.on(conn).history()}
     assert statuses == {"0006": "applied", "0007": "skipped", "0008": "skipped", "0009": "skipped"}
+
+
+# Small counts keep the test quick; every seed set still writes every table.
+_SMALL = {"env": "development", "users": "20", "projects": "6", "workflow_items": "8"}
+
+
+def _add_application_rows(
+    engine: sa.Engine, schema: str, tag: str, written: dict[str, list[int]]
+) -> None:
+    """A user and a project of theirs, inserted the way the application would: both take
+    keys from the sequences, so the seeds' rows get other keys than in a fresh database."""
+    with engine.begin() as conn:
+        users = sa.Table("users", sa.MetaData(), schema=schema, autoload_with=conn)
+        projects = sa.Table("projects", sa.MetaData(), schema=schema, autoload_with=conn)
+        user = {"username": tag, "email": f"{tag}@example.org", "first_name": "App"}
+        if "display_name" in users.c:  # added by 0010, after the seeds
+            user["display_name"] = f"App {tag}"
+        user_id = conn.scalar(sa.insert(users).values(last_name=tag, **user).returning(users.c.id))
+        project_id = conn.scalar(
+            sa.insert(projects).values(owner_id=user_id, name=tag).returning(projects.c.id)
+        )
+    written.setdefault("users", []).append(user_id)
+    written.setdefault("projects", []).append(project_id)
+
+
+def _world(engine: sa.Engine, **kw: Any) -> dict[str, list[tuple[tuple[str, Any], ...]]]:
+    with engine.connect() as conn:
+        return world(conn, **kw)
+
+
+def _keys(engine: sa.Engine, table: str, schema: str | None = None) -> set[int]:
+    ids = sa.table(table, sa.column("id"), schema=schema).c.id
+    with engine.connect() as conn:
+        return set(conn.scalars(sa.select(ids)))
+
+
+def _counts(captured: dict[str, list[Any]]) -> dict[str, int]:
+    return {table: len(rows) for table, rows in captured.items()}
+
+
+def test_the_seeded_world_does_not_depend_on_the_keys_the_database_hands_out(
+    migrator: Migrator,
+    engine: sa.Engine,
+    second_database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    migrator.upgrade("head", **_SMALL)
+    fresh = _world(engine)
+    assert len(fresh["tasks"]) > 0 and len(fresh["state_history"]) > 0
+
+    # The same run in another database, in a schema of its own, where the application
+    # wrote rows before the seeds ran and again before they were taken back out.
+    schema = "tenant_b"
+    other = Migrator(second_database_url, monkeypatch)
+    other_engine = sa.create_engine(second_database_url, poolclass=sa.pool.NullPool)
+    application: dict[str, list[int]] = {}
+    try:
+        other.upgrade("0005", schema=schema, **_SMALL)  # the schema, no seed yet
+        _add_application_rows(other_engine, schema, "early", application)
+        other.upgrade("head", schema=schema, **_SMALL)
+        again = _world(other_engine, schema=schema, leave_out=application)
+        assert _counts(again) == _counts(fresh)
+        assert again == fresh
+
+        # The application's new rows hold the sequences above the seeds' ranges, so
+        # the downgrade cannot give the keys back: the seeds run again on new keys.
+        _add_application_rows(other_engine, schema, "late", application)
+        other.downgrade("0006", schema=schema, **_SMALL)
+        other.upgrade("head", schema=schema, **_SMALL)
+        seeded_projects = _keys(other_engine, "projects", schema) - set(application["projects"])
+        assert seeded_projects.isdisjoint(_keys(engine, "projects"))  # other keys entirely
+        again = _world(other_engine, schema=schema, leave_out=application)
+        assert _counts(again) == _counts(fresh)
+        assert again == fresh
+    finally:
+        other_engine.dispose()

@@ -5,6 +5,12 @@ and write through the context's loaders, so the ledger records every row and the
 revision's downgrade removes exactly them. Keys are reserved before writing, so
 every foreign key is resolved in memory; counts come from ``[tool.seeds.development]``
 and ``-x`` (``ctx.setting``).
+
+Every random stream and child count is keyed by a row's position in this seed (the
+n-th project, child k of sprint n), never by the key the database gave the row: a
+database that already holds the application's rows, or whose sequences a downgrade
+could not wind back, hands out other keys, and the same ``-x seed`` must still give
+the same world.
 """
 
 from __future__ import annotations
@@ -90,10 +96,10 @@ def people_and_planning(ctx: SeedContext, t: Tables) -> None:
         members_of.setdefault(m["project_id"], []).append(m["user_id"])
     tasks = TaskFactory.children(features, fk="feature_id", per_parent=(2, 5), seed=seed, now=now)
     project_of_feature = {f["id"]: f["project_id"] for f in features}
-    for index, task in enumerate(tasks):
+    for position, task in enumerate(tasks):
         # Assignees are members of the task's own project, or nobody.
         team = members_of[project_of_feature[task["feature_id"]]]
-        stream = ctx.random("tasks.assignee", (task["feature_id"], index))
+        stream = ctx.random("tasks.assignee", position)
         task["assignee_id"] = stream.choice([*team, None])
     ctx.insert(t["tasks"], tasks)
 
@@ -102,8 +108,8 @@ def _choose_members(
     ctx: SeedContext, projects: list[dict[str, Any]], user_ids: list[int]
 ) -> list[dict[str, Any]]:
     members = []
-    for project in projects:
-        stream = ctx.random("project_members", project["id"])
+    for position, project in enumerate(projects):
+        stream = ctx.random("project_members", position)
         others = [u for u in user_ids if u != project["owner_id"]]
         chosen = stream.sample(others, k=min(len(others), stream.randint(1, 4)))
         team = [project["owner_id"], *chosen]  # the owner is a member too: >= 2 members
@@ -257,8 +263,8 @@ def workflow(ctx: SeedContext, t: Tables) -> None:
         item["state"] = WORKFLOW[index % len(WORKFLOW)]  # every state is covered
     items = _with_keys(ctx, t["workflow_items"], items)
     history = []
-    for item in items:
-        stream = ctx.random("state_history", item["id"])
+    for position, item in enumerate(items):
+        stream = ctx.random("state_history", position)
         at = item["created_at"]
         previous = None
         for state in WORKFLOW[: WORKFLOW.index(item["state"]) + 1]:
