@@ -56,7 +56,9 @@ def _build(ctx: SeedContext, factory: type[Factory], count: int, **kw: Any) -> l
 def people_and_planning(ctx: SeedContext, t: Tables) -> None:
     """Users; projects with an owner and at least two members; sprints, features, tasks."""
     seed, now = ctx.parameters.seed, ctx.now
-    users = _with_keys(ctx, t["users"], _build(ctx, UserFactory, ctx.setting("users", 50)))
+    users = _with_keys(
+        ctx, t["users"], _build(ctx, UserFactory, ctx.setting("users", 50, minimum=2))
+    )
     ctx.insert(t["users"], users)
     user_ids = [u["id"] for u in users]
 
