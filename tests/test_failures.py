@@ -58,8 +58,10 @@ PYTHON = '    {"a": 1}["missing_key"]'
             'relation "users" violates not-null constraint',
         ),
         (PYTHON, "seed s2: KeyError: 'missing_key' (at s2.py:"),
+        # What -x users=100000000 ended in after a minute of building rows.
+        ("    raise MemoryError()", "seed s2: ran out of memory building its rows"),
     ],
-    ids=["op.execute", "ctx.connection", "python"],
+    ids=["op.execute", "ctx.connection", "python", "memory"],
 )
 def test_a_failing_seed_is_one_line_and_leaves_nothing(
     project: SeedProject, engine: sa.Engine, failure: str, expected: str
@@ -198,8 +200,24 @@ downgrade = upgrade.downgrade
 """,
             "NUL",
         ),
+        (
+            FROZEN_USERS.replace(
+                'sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False)',
+                'sa.Column("user_id", sa.String(20), nullable=False)',
+            )
+            + """
+
+@seed(environments=["development"], tables=[posts])
+def upgrade(ctx: SeedContext) -> None:
+    ctx.insert(posts, [{"user_id": "1", "title": "t"}])
+
+
+downgrade = upgrade.downgrade
+""",
+            "a frozen column's type is not the table's",
+        ),
     ],
-    ids=["frozen-column-missing", "nul-byte"],
+    ids=["frozen-column-missing", "nul-byte", "frozen-type-wrong"],
 )
 def test_rows_the_database_cannot_take_are_one_line(
     project: SeedProject, engine: sa.Engine, body: str, expected: str
