@@ -223,6 +223,10 @@ class Dialect:
         )
 
     @classmethod
+    def prepare_offline(cls, sa_dialect: sa.Dialect) -> None:
+        """Set up a SQLAlchemy dialect that renders ``--sql`` with no server to ask."""
+
+    @classmethod
     def schema_statements(cls, sa_dialect: sa.Dialect, schema: str) -> list[sa.Executable]:
         """Statements that create ``schema`` and put it first on the search path."""
         return [cls.search_path_statement(sa_dialect, schema)]

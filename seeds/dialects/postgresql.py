@@ -257,6 +257,14 @@ class PostgresDialect(Dialect):
         return str(self.scalar(sa.select(sa.func.current_database())))
 
     @classmethod
+    def prepare_offline(cls, sa_dialect: sa.Dialect) -> None:
+        # Online, SQLAlchemy asks the server whether backslashes escape in string
+        # literals; offline it cannot, and before 2.0.3x it assumed they do, doubling
+        # every backslash of seeded data. standard_conforming_strings has been on by
+        # default since PostgreSQL 9.1, and the script is for such a server.
+        setattr(sa_dialect, "_backslash_escapes", False)  # noqa: B010
+
+    @classmethod
     def script_guard(
         cls, version_table: sa.TableClause, start: str | None
     ) -> sa.Select[Any] | None:

@@ -341,6 +341,7 @@ def _run_offline(options: RunOptions) -> Run:
     # Offline there is no database to read: protection is checked when the SQL runs
     # online, and the override cannot name a database it cannot see.
     sa_dialect = context.get_context().dialect
+    dialect_class(sa_dialect.name).prepare_offline(sa_dialect)
     dialect = bind(None, sa_dialect=sa_dialect, emit=_emit_offline)
     run = Run(_run_state(options, options.target.url.database or ""), dialect)
     context.config.attributes[ATTRIBUTE] = run
