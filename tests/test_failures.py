@@ -7,6 +7,10 @@ the key sequences the rolled-back rows had drawn from.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,8 +145,48 @@ def test_a_lost_connection_is_one_line_not_the_lock_release(
     assert result.returncode != 0
     [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
     assert "terminating connection due to administrator command" in failed, failed
+    assert "nothing of the seed was written: run the command again" in failed, failed
     assert "Traceback" not in output and "advisory" not in failed
     assert version(engine) == "s1" and rows(engine, "users") == []
+
+
+def test_a_connection_lost_in_an_undo_is_one_line_not_a_lock_problem(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    """The undo's session is ended while it waits for a lock: the line says the
+    connection was lost, not that a lock was in the way."""
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", seed_users('["development"]'))
+    project.upgrade("head", env="development")
+    environ = {**os.environ, "DATABASE_URL": project.url, "APP_ENV": "development"}
+    command = [sys.executable, "-m", "alembic", "-x", "lock_timeout=60s", "downgrade", "s1"]
+    # The watcher in autocommit: a transaction would see one snapshot of the activity.
+    watching = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as holder, watching.connect() as killer:
+        holder.execute(sa.text("SELECT count(*) FROM users"))  # ACCESS SHARE: TRUNCATE waits
+        undo = subprocess.Popen(
+            command, cwd=project.root, env=environ, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        waiting = sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        deadline = time.monotonic() + 60
+        while not (pids := killer.execute(waiting).scalars().all()):
+            assert undo.poll() is None and time.monotonic() < deadline, "the undo never waited"
+            time.sleep(0.05)
+        killer.execute(sa.select(sa.func.pg_terminate_backend(pids[0])))
+        output = undo.communicate(timeout=60)[0]
+        holder.rollback()
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert failed == (
+        "FAILED: seed s2: the connection to the database was lost (terminating connection "
+        "due to administrator command) during the undo; nothing was removed: run the "
+        "command again"
+    ), failed
+    assert "Traceback" not in output
+    assert version(engine) == "s2" and len(rows(engine, "users")) == 3
 
 
 def test_a_lock_timeout_is_one_line_that_says_what_to_do(
