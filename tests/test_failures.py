@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.util import CommandError
 
 from tests.helpers import rows, version
+from tests.reliability import Reliability
 from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
 
 
@@ -264,16 +266,26 @@ downgrade = upgrade.downgrade
     ids=["frozen-column-missing", "nul-byte", "frozen-type-wrong"],
 )
 def test_rows_the_database_cannot_take_are_one_line(
-    project: SeedProject, engine: sa.Engine, body: str, expected: str
+    project: SeedProject,
+    engine: sa.Engine,
+    reliability: Reliability,
+    request: pytest.FixtureRequest,
+    body: str,
+    expected: str,
 ) -> None:
     project.revision("s1", SCHEMA_USERS)
     project.revision("s2", body)
+    started = time.monotonic()
     result = project.cli("alembic", "upgrade", "head", APP_ENV="development")
+    seconds = time.monotonic() - started
     output = result.stdout + result.stderr
     [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
     assert failed.startswith("FAILED: seed s2") and expected in failed, failed
     assert "Traceback" not in output
     assert version(engine) == "s1"
+    leaked = len(rows(engine, "users"))
+    case = request.node.callspec.id  # the parameter's id names the reliability case
+    reliability.record(case, lost=0, leaked=leaked, seconds=seconds, seen=failed)
 
 
 @pytest.mark.parametrize(
@@ -285,7 +297,7 @@ def test_rows_the_database_cannot_take_are_one_line(
     ids=["truncate-behind-access-share", "keyed-behind-for-share"],
 )
 def test_a_blocked_undo_names_the_session_in_its_way(
-    project: SeedProject, engine: sa.Engine, app_row: bool, hold: str
+    project: SeedProject, engine: sa.Engine, reliability: Reliability, app_row: bool, hold: str
 ) -> None:
     project.revision("s1", SCHEMA_USERS)
     project.revision("s2", seed_users('["development"]'))
@@ -293,6 +305,7 @@ def test_a_blocked_undo_names_the_session_in_its_way(
     if app_row:  # a row the seed did not insert: the undo deletes by key instead
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO users (username, email) VALUES ('app', 'a')"))
+    before = set(rows(engine, "users") + rows(engine, "posts"))
     with engine.connect() as holder:
         holder.execute(sa.text("SET application_name = 'the-reporting-job'"))
         holder.execute(sa.text(hold))
@@ -300,9 +313,25 @@ def test_a_blocked_undo_names_the_session_in_its_way(
         result = project.cli(
             "alembic", "-x", "lock_timeout=300ms", "downgrade", "s1", APP_ENV="development"
         )
+        # The same in this process, timed without a process start: it gives up within
+        # lock_timeout, plus what any run takes to read its revisions and plan.
+        started = time.monotonic()
+        with pytest.raises(CommandError, match="lock timeout"):
+            project.downgrade("s1", env="development", lock_timeout="300ms")
+        seconds = time.monotonic() - started
         holder.rollback()
     output = result.stdout + result.stderr
     [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
     assert "lock timeout" in failed and "nothing was removed" in failed, failed
     assert f"pid {pid} (" in failed and "the-reporting-job" in failed, failed
     assert version(engine) == "s2"
+    assert seconds < 0.3 + 2.0, f"gave up after {seconds:.2f} s"
+    after = set(rows(engine, "users") + rows(engine, "posts"))
+    reliability.record(
+        "blocked-keyed-undo" if app_row else "blocked-truncate-undo",
+        lost=len(before - after),
+        leaked=len(after - before),
+        seconds=seconds,
+        seen=failed,
+        note=f"gave up {seconds:.2f} s after the command began (lock_timeout 0.30 s)",
+    )
