@@ -30,6 +30,9 @@ SIZES = ("ci", "large")
 SIZE_VARIABLE = "SEEDCHAIN_RELIABILITY_SIZE"
 DOCUMENT = Path(__file__).resolve().parents[1] / "RELIABILITY.md"
 
+# The seed of the random kill and restart points (in the tests' ids and messages).
+FAULT_SEED = 20260101
+
 
 @dataclass(frozen=True)
 class Case:
@@ -71,12 +74,59 @@ class Case:
         return re.fullmatch(pattern, seen, re.DOTALL) is not None
 
 
+_KILLS = "{seeds} seeds × ({users:,} `ctx.insert` + {posts:,} `ctx.bulk` rows), {points} kills"
+_FAULT_CI = {"seeds": 4, "users": 1_000, "posts": 2_000}
+_FAULT_LARGE = {"seeds": 4, "users": 10_000, "posts": 20_000}
+_AFTER_KILL = (
+    "nothing (killed); the database is at the last revision that committed, the ledger "
+    "agrees; the re-run exits 0 with the data of an uninterrupted run"
+)
 _FAILURES = "tests/test_failures.py"
 _TAMPER = "tests/test_tamper.py"
+_FAULTS = "tests/test_faults.py"
 
 CASES: dict[str, Case] = {
     case.id: case
     for case in [
+        Case(
+            "kill-upgrade",
+            "kill -9 of `alembic upgrade head` at seeded-random moments of each revision",
+            _AFTER_KILL,
+            f"{_FAULTS}::test_kill_9_of_an_upgrade",
+            _KILLS,
+            {**_FAULT_CI, "points": 10},
+            {**_FAULT_LARGE, "points": 20},
+            line=False,
+        ),
+        Case(
+            "kill-keyed-downgrade",
+            "kill -9 of a keyed `alembic downgrade` (application rows in the seeded tables) at "
+            "seeded-random moments of each revision",
+            _AFTER_KILL,
+            f"{_FAULTS}::test_kill_9_of_a_keyed_downgrade",
+            _KILLS,
+            {**_FAULT_CI, "points": 10},
+            {**_FAULT_LARGE, "points": 20},
+            line=False,
+        ),
+        Case(
+            "restart-upgrade",
+            "PostgreSQL restarted (`pg_ctl restart -m fast`) during `alembic upgrade head`",
+            "FAILED: …the connection to the database was lost (…)…: run the command again",
+            f"{_FAULTS}::test_a_restart_during_an_upgrade",
+            "{seeds} seeds × ({users:,} + {posts:,} rows)",
+            _FAULT_CI,
+            _FAULT_LARGE,
+        ),
+        Case(
+            "restart-keyed-downgrade",
+            "PostgreSQL restarted during a keyed `alembic downgrade`",
+            "FAILED: …the connection to the database was lost (…)…: run the command again",
+            f"{_FAULTS}::test_a_restart_during_a_keyed_downgrade",
+            "{seeds} seeds × ({users:,} + {posts:,} rows)",
+            _FAULT_CI,
+            _FAULT_LARGE,
+        ),
         Case(
             "blocked-truncate-undo",
             "TRUNCATE undo behind another session's ACCESS SHARE lock (`lock_timeout=300ms`)",
@@ -98,6 +148,28 @@ CASES: dict[str, Case] = {
             "[keyed-behind-for-share]",
             "{rows} seeded rows + 1 application row",
             {"rows": 6},
+        ),
+        Case(
+            "concurrent-upgrades",
+            "10 `alembic upgrade head` processes at once on one database",
+            "every one exits 0: one applies the seeds under the deploy lock, the others "
+            "wait for it and find the database at head; the data of a single run",
+            f"{_FAULTS}::test_concurrent_upgrades_apply_each_seed_once",
+            "{processes} processes, {seeds} seeds × ({users:,} + {posts:,} rows)",
+            {**_FAULT_CI, "processes": 10},
+            {**_FAULT_LARGE, "processes": 10},
+            line=False,
+        ),
+        Case(
+            "concurrent-downgrades",
+            "2 keyed `alembic downgrade f0` processes at once on one database",
+            "both exit 0: one removes the seeds' rows, the other waits for the deploy lock "
+            "and finds nothing to do; the application's rows stay",
+            f"{_FAULTS}::test_concurrent_downgrades_undo_each_seed_once",
+            "{seeds} seeds × ({users:,} + {posts:,} rows)",
+            _FAULT_CI,
+            _FAULT_LARGE,
+            line=False,
         ),
         *(
             Case(
@@ -273,8 +345,21 @@ or `SEEDCHAIN_RELIABILITY_SIZE=large`) and rewrites this file; `scripts/reliabil
 measures the CI size instead. The figures in the *measured* column are from a run at
 the **{size}** size, on the 2-core machine the suite is planned for."""
 
-# Paragraphs under the table, where how the cases are checked needs saying.
-NOTES: list[str] = []
+NOTES = [
+    """In the kill and restart cases the database is checked right after the fault, once
+the server has ended the dead client's session: it must be exactly at a revision
+boundary (each revision is its own transaction), hold every row of the seeds up to that
+revision and none of the next, keep every application row, and its ledger must agree
+with the data (`seeds verify`'s rules, and the recorded keys are exactly the seeded
+rows' keys). Then the command is run again (in the test's own process), and the data
+must equal an uninterrupted run's. A kill point waits for a stage of the run (its
+session, or a revision committed; the stages in turn), then for a delay drawn by a
+seeded RNG: a fraction of how long one revision takes in an uninterrupted run. A run
+that had ended by then is counted as such. Rows are compared by content: the keys a
+killed transaction drew from a sequence are not given back (PostgreSQL sequences are
+not transactional), so after a kill new rows may get higher keys than an uninterrupted
+run gave them.""",
+]
 
 _COLUMNS = (
     "case",
