@@ -187,4 +187,4 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def reliability(request: pytest.FixtureRequest) -> Iterator[reliability_cases.Reliability]:
     """Measurements of the reliability cases; RELIABILITY.md under --reliability-write."""
-    yield from reliability_cases.session(request.config)
+    yield from reliability_cases.session(request)

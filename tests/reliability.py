@@ -437,11 +437,15 @@ def size_of(config: pytest.Config) -> str:
     return size
 
 
-def session(config: pytest.Config) -> Iterator[Reliability]:
+def session(request: pytest.FixtureRequest) -> Iterator[Reliability]:
     """The ``reliability`` fixture: measurements of the whole session."""
+    config = request.config
     recorder = Reliability(size_of(config))
     yield recorder
     if config.getoption("--reliability-write"):
+        failed = request.session.testsfailed
+        if failed:
+            raise AssertionError(f"RELIABILITY.md not written: {failed} tests failed")
         DOCUMENT.write_text(recorder.document())
 
 
