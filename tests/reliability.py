@@ -84,6 +84,8 @@ _AFTER_KILL = (
 _FAILURES = "tests/test_failures.py"
 _TAMPER = "tests/test_tamper.py"
 _FAULTS = "tests/test_faults.py"
+_INPUT = "tests/test_bad_input.py"
+_SMALL = "{rows} seeded rows in the database"
 
 CASES: dict[str, Case] = {
     case.id: case
@@ -185,6 +187,33 @@ CASES: dict[str, Case] = {
                 ("1e9", "is not a whole number"),
                 ("abc", "is not a whole number"),
             ]
+        ),
+        Case(
+            "bad-x-now",
+            "`alembic -x now=notadate upgrade head`",
+            "FAILED: -x now='notadate' is not an ISO-8601 time; e.g. -x "
+            "now=2026-01-01T00:00:00+00:00",
+            f"{_INPUT}::test_bad_x_values_are_one_line_and_change_nothing[now=notadate]",
+            _SMALL,
+            {"rows": 6},
+        ),
+        Case(
+            "bad-x-seed-sql",
+            '`alembic -x "seed=1; drop table users" upgrade head`',
+            "FAILED: -x seed='1; drop table users' is not a whole number from 0 to "
+            "9223372036854775807; e.g. -x seed=12345",
+            f"{_INPUT}::test_bad_x_values_are_one_line_and_change_nothing[seed=sql]",
+            _SMALL,
+            {"rows": 6},
+        ),
+        Case(
+            "bad-x-seed-huge",
+            "`alembic -x seed=99999999999999999999999 upgrade head`",
+            "FAILED: -x seed='99999999999999999999999' is not a whole number from 0 to "
+            "9223372036854775807; e.g. -x seed=12345",
+            f"{_INPUT}::test_bad_x_values_are_one_line_and_change_nothing[seed=huge]",
+            _SMALL,
+            {"rows": 6},
         ),
         Case(
             "frozen-column-missing",
