@@ -218,7 +218,7 @@ CASES: dict[str, Case] = {
         Case(
             "frozen-column-missing",
             "a seed's frozen table names a column the real table lacks",
-            'FAILED: seed s2: column "nickname" of relation '
+            'FAILED: seed s2: table users: column "nickname" of relation '
             '"users" does not exist; the seed\'s frozen table names a column the database '
             "table lacks: fix the sa.Table in the seed file (seeds new writes it from the "
             "database)",
@@ -228,7 +228,7 @@ CASES: dict[str, Case] = {
         Case(
             "frozen-type-wrong",
             "a seed's frozen column is text where the real column is an integer",
-            'FAILED: seed s2: column "user_id" is of type bigint but expression '
+            'FAILED: seed s2: table posts: column "user_id" is of type bigint but expression '
             "is of type character varying; a frozen column's type is not the table's: fix "
             "the sa.Column in the seed file",
             f"{_FAILURES}::test_rows_the_database_cannot_take_are_one_line[frozen-type-wrong]",
@@ -257,7 +257,8 @@ CASES: dict[str, Case] = {
         Case(
             "nul-byte",
             "a string with a NUL byte, through `ctx.insert`",
-            "FAILED: seed s2: PostgreSQL text fields cannot contain NUL (0x00) bytes",
+            "FAILED: seed s2: table users row 0 column username: PostgreSQL text fields "
+            "cannot contain NUL (0x00) bytes; remove the NUL byte from the value",
             f"{_FAILURES}::test_rows_the_database_cannot_take_are_one_line[nul-byte]",
             "an empty database",
         ),
@@ -270,6 +271,36 @@ CASES: dict[str, Case] = {
             "{rows} rows",
             {"rows": 4},
             line=False,
+        ),
+        Case(
+            "random-strings",
+            "random unicode strings (no NUL, any plane) through `ctx.insert` and `ctx.bulk`",
+            "exit 0; the strings read back exactly; the downgrade removes them",
+            f"{_INPUT}::test_random_strings_round_trip",
+            "{examples} random batches of up to {rows:,} rows",
+            {"examples": 10, "rows": 50},
+            {"examples": 100, "rows": 500},
+            line=False,
+        ),
+        Case(
+            "bad-insert-row",
+            "a bad row (NULL, too long, text for an integer, dangling foreign key, NUL byte, "
+            "duplicate key) at a random position of a `ctx.insert` batch",
+            "FAILED: seed s2: table posts row … column …: …",
+            f"{_INPUT}::test_a_bad_row_of_an_insert_is_named",
+            "{examples} random batches of up to {rows:,} rows",
+            {"examples": 25, "rows": 2_500},
+            {"examples": 200, "rows": 20_000},
+        ),
+        Case(
+            "bad-bulk-row",
+            "a bad row (NULL, too long, text for an integer, NUL byte, duplicate key) at a "
+            "random position of a `ctx.bulk` load",
+            "FAILED: seed s2: table posts row … column …: …",
+            f"{_INPUT}::test_a_bad_row_of_a_bulk_load_is_named",
+            "{examples} random loads of up to {rows:,} rows",
+            {"examples": 25, "rows": 2_500},
+            {"examples": 200, "rows": 20_000},
         ),
     ]
 }
@@ -388,6 +419,8 @@ that had ended by then is counted as such. Rows are compared by content: the key
 killed transaction drew from a sequence are not given back (PostgreSQL sequences are
 not transactional), so after a kill new rows may get higher keys than an uninterrupted
 run gave them.""",
+    """A `ctx.bulk` row whose foreign key points nowhere is named by its column and value
+only: PostgreSQL checks foreign keys after the COPY, and the streamed rows are not kept.""",
 ]
 
 _COLUMNS = (
