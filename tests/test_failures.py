@@ -152,6 +152,45 @@ def test_a_lost_connection_is_one_line_not_the_lock_release(
     assert version(engine) == "s1" and rows(engine, "users") == []
 
 
+def test_a_connection_lost_in_a_bulk_load_is_one_line_not_a_bad_row(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    """The session ends in the middle of a COPY: the line says the connection was lost,
+    not that the rows need fixing."""
+    project.revision("s1", SCHEMA_USERS)
+    project.revision(
+        "s2",
+        FROZEN_USERS
+        + """
+
+@seed(environments=["development"], tables=[users])
+def upgrade(ctx: SeedContext) -> None:
+    pid = ctx.connection.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
+    other = sa.create_engine(ctx.connection.engine.url)
+    keys = ctx.reserve_keys(users, 20000)
+
+    def rows():
+        for n, key in enumerate(keys):
+            if n == 1000:
+                with other.begin() as conn:
+                    conn.execute(sa.select(sa.func.pg_terminate_backend(pid)))
+            yield key, f"u{key}", "e"
+
+    ctx.bulk(users, ["id", "username", "email"], rows())
+
+
+downgrade = upgrade.downgrade
+""",
+    )
+    result = project.cli("alembic", "upgrade", "head", APP_ENV="development")
+    output = result.stdout + result.stderr
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert failed.startswith("FAILED: seed s2: the connection to the database was lost ("), failed
+    assert failed.endswith("nothing of the seed was written: run the command again"), failed
+    assert "Traceback" not in output
+    assert version(engine) == "s1" and rows(engine, "users") == []
+
+
 def test_a_connection_lost_in_an_undo_is_one_line_not_a_lock_problem(
     project: SeedProject, engine: sa.Engine
 ) -> None:

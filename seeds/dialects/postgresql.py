@@ -537,9 +537,14 @@ class PostgresDialect(Dialect):
                     count += 1
         except psycopg.Error as err:
             # COPY goes around SQLAlchemy, so its errors arrive unwrapped: wrap them
-            # the way SQLAlchemy would, so callers handle one kind of error.
+            # the way SQLAlchemy would, so callers handle one kind of error. A lost
+            # session it would have noticed too: invalidated, the connection is not
+            # asked to roll back over a dead socket.
+            lost = raw.broken or raw.closed
+            if lost:
+                self.connection.invalidate(err)
             raise sa.exc.DBAPIError.instance(
-                str(statement.as_string(raw)), None, err, psycopg.Error
+                str(statement.as_string(raw)), None, err, psycopg.Error, connection_invalidated=lost
             ) from err
         return count
 
