@@ -104,6 +104,32 @@ class SeedFailed(SeedError):
     table, column and constraint wherever the database reported them."""
 
 
+class ConnectionLost(SeedFailed):
+    """The database session ended under a run: a server restart, a failover, a backend
+    someone terminated. Each revision is its own transaction, so the one in progress
+    went with the session and the database is at the last revision that committed.
+
+    Attributes:
+        reason: What the driver said, first line.
+        revision: The seed revision that was running, when it was one.
+    """
+
+    def __init__(self, reason: str, *, revision: str | None = None, undo: bool = False) -> None:
+        self.reason = reason
+        self.revision = revision
+        lost = f"the connection to the database was lost ({reason})"
+        if revision is None:
+            message = (
+                f"{lost}; each revision commits whole or not at all, so the database is at "
+                "the last revision that committed"
+            )
+        elif undo:
+            message = f"seed {revision}: {lost} during the undo; nothing was removed"
+        else:
+            message = f"seed {revision}: {lost}; nothing of the seed was written"
+        super().__init__(f"{message}: run the command again")
+
+
 class OfflineUnsupported(SeedError):
     """A seed cannot be rendered as SQL (``--sql``): it needs to read the database."""
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from seeds.dev.devdb import DevDB
+from tests import reliability as reliability_cases
 from tests.helpers import PROJECT_ROOT, Migrator
 
 # Per process, so two test runs on one machine never drop each other's template.
@@ -176,3 +177,14 @@ def statements(engine: sa.Engine) -> Iterator[list[str]]:
         yield seen
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--reliability-size and --reliability-write (tests/reliability.py)."""
+    reliability_cases.add_options(parser)
+
+
+@pytest.fixture(scope="session")
+def reliability(request: pytest.FixtureRequest) -> Iterator[reliability_cases.Reliability]:
+    """Measurements of the reliability cases; RELIABILITY.md under --reliability-write."""
+    yield from reliability_cases.session(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from alembic.util import CommandError
 
 from seeds import errors
 from tests.helpers import rows, version
+from tests.reliability import Reliability
 from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
 from tests.test_load_order import CYCLE_SEED
 
@@ -109,10 +111,19 @@ def test_a_deferrable_cycle_on_sqlite_is_one_line(project: SeedProject, engine: 
     ],
 )
 def test_bad_counts_are_refused_before_any_row(
-    project: SeedProject, engine: sa.Engine, value: str, message: str
+    project: SeedProject, engine: sa.Engine, reliability: Reliability, value: str, message: str
 ) -> None:
     project.revision("s1", SCHEMA_USERS)
     project.revision("s2", SETTING_SEED)
-    with pytest.raises(CommandError, match=message):
+    started = time.monotonic()
+    with pytest.raises(CommandError, match=message) as info:
         project.upgrade("head", env="development", users=value)
+    seconds = time.monotonic() - started
     assert version(engine) == "s1" and rows(engine, "users") == []
+    reliability.record(
+        f"bad-x-users={value}",
+        lost=0,
+        leaked=len(rows(engine, "users")),
+        seconds=seconds,
+        seen=f"FAILED: {info.value}",
+    )

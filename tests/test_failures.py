@@ -7,12 +7,18 @@ the key sequences the rolled-back rows had drawn from.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.util import CommandError
 
 from tests.helpers import rows, version
+from tests.reliability import Reliability
 from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
 
 
@@ -141,8 +147,87 @@ def test_a_lost_connection_is_one_line_not_the_lock_release(
     assert result.returncode != 0
     [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
     assert "terminating connection due to administrator command" in failed, failed
+    assert "nothing of the seed was written: run the command again" in failed, failed
     assert "Traceback" not in output and "advisory" not in failed
     assert version(engine) == "s1" and rows(engine, "users") == []
+
+
+def test_a_connection_lost_in_a_bulk_load_is_one_line_not_a_bad_row(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    """The session ends in the middle of a COPY: the line says the connection was lost,
+    not that the rows need fixing."""
+    project.revision("s1", SCHEMA_USERS)
+    project.revision(
+        "s2",
+        FROZEN_USERS
+        + """
+
+@seed(environments=["development"], tables=[users])
+def upgrade(ctx: SeedContext) -> None:
+    pid = ctx.connection.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
+    other = sa.create_engine(ctx.connection.engine.url)
+    keys = ctx.reserve_keys(users, 20000)
+
+    def rows():
+        for n, key in enumerate(keys):
+            if n == 1000:
+                with other.begin() as conn:
+                    conn.execute(sa.select(sa.func.pg_terminate_backend(pid)))
+            yield key, f"u{key}", "e"
+
+    ctx.bulk(users, ["id", "username", "email"], rows())
+
+
+downgrade = upgrade.downgrade
+""",
+    )
+    result = project.cli("alembic", "upgrade", "head", APP_ENV="development")
+    output = result.stdout + result.stderr
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert failed.startswith("FAILED: seed s2: the connection to the database was lost ("), failed
+    assert failed.endswith("nothing of the seed was written: run the command again"), failed
+    assert "Traceback" not in output
+    assert version(engine) == "s1" and rows(engine, "users") == []
+
+
+def test_a_connection_lost_in_an_undo_is_one_line_not_a_lock_problem(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    """The undo's session is ended while it waits for a lock: the line says the
+    connection was lost, not that a lock was in the way."""
+    project.revision("s1", SCHEMA_USERS)
+    project.revision("s2", seed_users('["development"]'))
+    project.upgrade("head", env="development")
+    environ = {**os.environ, "DATABASE_URL": project.url, "APP_ENV": "development"}
+    command = [sys.executable, "-m", "alembic", "-x", "lock_timeout=60s", "downgrade", "s1"]
+    # The watcher in autocommit: a transaction would see one snapshot of the activity.
+    watching = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as holder, watching.connect() as killer:
+        holder.execute(sa.text("SELECT count(*) FROM users"))  # ACCESS SHARE: TRUNCATE waits
+        undo = subprocess.Popen(
+            command, cwd=project.root, env=environ, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        waiting = sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        deadline = time.monotonic() + 60
+        while not (pids := killer.execute(waiting).scalars().all()):
+            assert undo.poll() is None and time.monotonic() < deadline, "the undo never waited"
+            time.sleep(0.05)
+        killer.execute(sa.select(sa.func.pg_terminate_backend(pids[0])))
+        output = undo.communicate(timeout=60)[0]
+        holder.rollback()
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert failed == (
+        "FAILED: seed s2: the connection to the database was lost (terminating connection "
+        "due to administrator command) during the undo; nothing was removed: run the "
+        "command again"
+    ), failed
+    assert "Traceback" not in output
+    assert version(engine) == "s2" and len(rows(engine, "users")) == 3
 
 
 def test_a_lock_timeout_is_one_line_that_says_what_to_do(
@@ -220,16 +305,26 @@ downgrade = upgrade.downgrade
     ids=["frozen-column-missing", "nul-byte", "frozen-type-wrong"],
 )
 def test_rows_the_database_cannot_take_are_one_line(
-    project: SeedProject, engine: sa.Engine, body: str, expected: str
+    project: SeedProject,
+    engine: sa.Engine,
+    reliability: Reliability,
+    request: pytest.FixtureRequest,
+    body: str,
+    expected: str,
 ) -> None:
     project.revision("s1", SCHEMA_USERS)
     project.revision("s2", body)
+    started = time.monotonic()
     result = project.cli("alembic", "upgrade", "head", APP_ENV="development")
+    seconds = time.monotonic() - started
     output = result.stdout + result.stderr
     [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
     assert failed.startswith("FAILED: seed s2") and expected in failed, failed
     assert "Traceback" not in output
     assert version(engine) == "s1"
+    leaked = len(rows(engine, "users"))
+    case = request.node.callspec.id  # the parameter's id names the reliability case
+    reliability.record(case, lost=0, leaked=leaked, seconds=seconds, seen=failed)
 
 
 @pytest.mark.parametrize(
@@ -241,7 +336,7 @@ def test_rows_the_database_cannot_take_are_one_line(
     ids=["truncate-behind-access-share", "keyed-behind-for-share"],
 )
 def test_a_blocked_undo_names_the_session_in_its_way(
-    project: SeedProject, engine: sa.Engine, app_row: bool, hold: str
+    project: SeedProject, engine: sa.Engine, reliability: Reliability, app_row: bool, hold: str
 ) -> None:
     project.revision("s1", SCHEMA_USERS)
     project.revision("s2", seed_users('["development"]'))
@@ -249,6 +344,7 @@ def test_a_blocked_undo_names_the_session_in_its_way(
     if app_row:  # a row the seed did not insert: the undo deletes by key instead
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO users (username, email) VALUES ('app', 'a')"))
+    before = set(rows(engine, "users") + rows(engine, "posts"))
     with engine.connect() as holder:
         holder.execute(sa.text("SET application_name = 'the-reporting-job'"))
         holder.execute(sa.text(hold))
@@ -256,9 +352,25 @@ def test_a_blocked_undo_names_the_session_in_its_way(
         result = project.cli(
             "alembic", "-x", "lock_timeout=300ms", "downgrade", "s1", APP_ENV="development"
         )
+        # The same in this process, timed without a process start: it gives up within
+        # lock_timeout, plus what any run takes to read its revisions and plan.
+        started = time.monotonic()
+        with pytest.raises(CommandError, match="lock timeout"):
+            project.downgrade("s1", env="development", lock_timeout="300ms")
+        seconds = time.monotonic() - started
         holder.rollback()
     output = result.stdout + result.stderr
     [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
     assert "lock timeout" in failed and "nothing was removed" in failed, failed
     assert f"pid {pid} (" in failed and "the-reporting-job" in failed, failed
     assert version(engine) == "s2"
+    assert seconds < 0.3 + 2.0, f"gave up after {seconds:.2f} s"
+    after = set(rows(engine, "users") + rows(engine, "posts"))
+    reliability.record(
+        "blocked-keyed-undo" if app_row else "blocked-truncate-undo",
+        lost=len(before - after),
+        leaked=len(after - before),
+        seconds=seconds,
+        seen=failed,
+        note=f"gave up {seconds:.2f} s after the command began (lock_timeout 0.30 s)",
+    )

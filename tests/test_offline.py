@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from seeds.dev.devdb import DevDB
 from tests.helpers import ledger_rows, rows
+from tests.reliability import Reliability
 from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
 
 ODD_STRINGS = (
@@ -33,6 +35,14 @@ def upgrade(ctx: SeedContext) -> None:
 downgrade = upgrade.downgrade
 """
 )
+
+# The rows ODD_STRINGS writes, as Python sees them.
+ODD_STRING_ROWS = [
+    ("tab", "a\tb"),
+    ("quotes", 'it\'s "quoted" \\ back'),
+    ("unicode", "snow \u2603 and \U0001f600"),
+    ("lines", "one\ntwo"),
+]
 
 
 LOGGING_INI = """
@@ -91,10 +101,11 @@ def data(url: str) -> list[tuple[Any, ...]]:
 
 
 def test_a_script_writes_the_same_bytes_as_an_online_run(
-    project: SeedProject, script_database: str
+    project: SeedProject, script_database: str, reliability: Reliability
 ) -> None:
     project.revision("s1", SCHEMA_USERS)
     project.revision("s2", ODD_STRINGS)
+    started = time.monotonic()
     rendered = project.cli("alembic", "upgrade", "head", "--sql", APP_ENV="production")
     assert rendered.returncode == 0, rendered.stderr
     assert "a\tb" in rendered.stdout  # the tab itself, not four spaces
@@ -103,6 +114,15 @@ def test_a_script_writes_the_same_bytes_as_an_online_run(
     apply_script(script_database, rendered.stdout)
     assert data(script_database) == data(project.url)
     assert ("tab", "a\tb") in [row[1:] for row in data(script_database)]
+    # Byte for byte what the seed file says, in both databases.
+    written = set(ODD_STRING_ROWS)
+    found = [{row[1:] for row in data(url)} for url in (project.url, script_database)]
+    reliability.record(
+        "odd-strings",
+        lost=sum(len(written - rows) for rows in found),
+        leaked=sum(len(rows - written) for rows in found),
+        seconds=time.monotonic() - started,
+    )
 
 
 def test_a_scripted_ledger_row_carries_its_counts(

@@ -7,6 +7,7 @@ records inserted keys is PostgreSQL's (see ``requires``).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from seeds.runtime import ledger
 from seeds.runtime.environment import Environment
 from seeds.tools.anonymize import anonymize, restamp
 from tests.helpers import database_name, destructive, rows, run_cli, version
+from tests.reliability import Reliability
 from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject, seed_users
 
 KEY = b"0123456789abcdef-tamper-test-key"
@@ -75,15 +77,30 @@ def _event(engine: sa.Engine, kind: ledger.EventKind, environment: str, database
     ids=["stamp-deleted", "stamp-rewritten"],
 )
 def test_a_tampered_stamp_still_refuses_development_runs_and_downgrades(
-    project: SeedProject, engine: sa.Engine, statements: list[str], tamper: str
+    project: SeedProject,
+    engine: sa.Engine,
+    statements: list[str],
+    reliability: Reliability,
+    tamper: str,
 ) -> None:
     project.upgrade("s2", env="production")
     assert _execute(engine, tamper) == 1
     db = database_name(engine)
+    before = set(rows(engine, "users") + rows(engine, "posts"))
     statements.clear()
+    started = time.monotonic()
     with pytest.raises(CommandError) as info:
         project.downgrade("s1", env="development")
+    seconds = time.monotonic() - started
     message = str(info.value)
+    after = set(rows(engine, "users") + rows(engine, "posts"))
+    reliability.record(
+        "tampered-stamp",
+        lost=len(before - after),
+        leaked=len(after - before),
+        seconds=seconds,
+        seen=f"FAILED: {message}",
+    )
     assert "marked production" in message and f"-x allow_unsafe={db}" in message
     assert "\n" not in message
     assert destructive(statements) == []
@@ -305,15 +322,27 @@ def test_a_tampered_key_ledger_refuses_a_production_downgrade_with_the_override(
 
 
 def test_the_command_line_downgrade_fails_with_one_line(
-    seeded: SeedProject, engine: sa.Engine
+    seeded: SeedProject, engine: sa.Engine, reliability: Reliability
 ) -> None:
     _execute(engine, "DELETE FROM seed_ledger_keys WHERE table_name = 'posts' AND first_key <= 5")
     env = {"DATABASE_URL": seeded.url, "APP_ENV": "development"}
+    before = set(rows(engine, "users") + rows(engine, "posts"))
+    started = time.monotonic()
     result = run_cli("alembic", "downgrade", "s1", env=env, cwd=seeded.root)
+    seconds = time.monotonic() - started
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
     assert "FAILED: seed s2: the ledger's keys of table posts" in result.stdout
     assert len(rows(engine, "posts")) == 20
+    [failed] = [line for line in result.stdout.splitlines() if line.startswith("FAILED:")]
+    after = set(rows(engine, "users") + rows(engine, "posts"))
+    reliability.record(
+        "tampered-ledger-keys",
+        lost=len(before - after),
+        leaked=len(after - before),
+        seconds=seconds,
+        seen=failed,
+    )
 
 
 def test_a_ledger_closed_before_key_counts_is_undone_as_before(

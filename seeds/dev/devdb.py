@@ -656,3 +656,19 @@ class DevDB:
         """
         stmt = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         self._admin(stmt, f"could not drop database {name!r}")
+
+    def restart(self) -> None:
+        """Restart this project's server (fast shutdown: open sessions are ended), as an
+        operator's restart or a failover would; the fault tests use it.
+
+        Raises:
+            DevDBError: No server of this project is running, or pg_ctl failed.
+        """
+        if self._running_pid() is None:
+            raise DevDBError(f"no dev database runs for {self.root}; run `seeds devdb start`")
+        with self._lock():
+            server_log = self._cluster_dir / "server.log"
+            # As start does: a new session, and the server's output to server.log.
+            res = self._pg_ctl("restart", "-m", "fast", "-l", str(server_log), new_session=True)
+            if res.returncode != 0:
+                raise DevDBError(f"pg_ctl restart failed: {(res.stderr or res.stdout).strip()}")

@@ -334,6 +334,48 @@ class Dialect:
         message = str(err.orig).splitlines()[0]
         return explain_constraint_error(message, "fix the row", revision=revision, table=table.name)
 
+    def explain_write_error(
+        self,
+        revision: str,
+        table: sa.Table,
+        rows: Sequence[Row],
+        err: sa.exc.DBAPIError,
+        *,
+        offset: int = 0,
+    ) -> SeedDataError | None:
+        """The row and column of ``rows`` that a non-constraint error of the batch's
+        insert is about, as an error; None when the error is not about the rows (the
+        run explains it) or nothing says which row."""
+        return None
+
+    def explain_bulk_error(
+        self,
+        revision: str,
+        table: sa.Table,
+        columns: Sequence[str],
+        err: sa.exc.DBAPIError,
+        *,
+        last_row: Sequence[Any] | None,
+        last_index: int,
+    ) -> SeedDataError | None:
+        """Turn the database's refusal of a bulk load into an error naming what it can;
+        None for what is not about the rows (a lost connection, a timeout), which the
+        run explains.
+
+        ``last_row`` is the last row handed to the driver, at position ``last_index`` of
+        what the seed passed (the rows are streamed: earlier ones are not kept).
+        """
+        if err.connection_invalidated:
+            return None
+        if isinstance(err, sa.exc.IntegrityError):
+            return self.explain_integrity_error(revision, table, [], err)
+        return explain_constraint_error(
+            _first_line(err.orig if err.orig is not None else err),
+            "fix the rows",
+            revision=revision,
+            table=table.name,
+        )
+
     def defer_constraints(self, names: Sequence[str]) -> None:
         """Defer the named (DEFERRABLE) constraints to the end of the transaction."""
         if names:

@@ -124,9 +124,19 @@ _ARRAY_SAFE = (
 def _arrayable(table: sa.Table, columns: Sequence[str], rows: Sequence[Row]) -> bool:
     if not all(isinstance(table.c[name].type, _ARRAY_SAFE) for name in columns):
         return False
-    return not any(
-        isinstance(value, sa.sql.ClauseElement) for row in rows for value in row.values()
-    )
+    # One Python type per column (NULLs aside): psycopg sends a list as one array
+    # type and refuses a mixed one ("cannot dump lists of mixed types"); VALUES lets
+    # the server convert each value on its own, as it would in any INSERT.
+    kinds: dict[str, type] = {}
+    for row in rows:
+        for name, value in row.items():
+            if value is None:
+                continue
+            if isinstance(value, sa.sql.ClauseElement):
+                return False
+            if kinds.setdefault(name, type(value)) is not type(value):
+                return False
+    return True
 
 
 def _unnest(table: sa.Table, columns: Sequence[str]) -> sa.Select[Any]:
@@ -198,14 +208,21 @@ _HINTS = {
 
 
 def _explain(
-    revision: str, table: sa.Table, rows: Sequence[Row], error: BaseException, offset: int
+    revision: str,
+    table: sa.Table,
+    rows: Sequence[Row],
+    error: BaseException,
+    offset: int,
+    *,
+    row_index: int | None = None,
+    column: str | None = None,
 ) -> SeedDataError:
-    """A psycopg error as one line naming the row (found by the key in DETAIL) and the fix."""
+    """A psycopg error as one line naming the row (found by the key in DETAIL, unless
+    the caller knows it) and the fix."""
     diag = getattr(error, "diag", None)
     detail = getattr(diag, "message_detail", None) or ""
     primary = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
-    column = getattr(diag, "column_name", None)
-    row_index = None
+    column = getattr(diag, "column_name", None) or column
     match = _KEY_DETAIL.search(detail)
     if match:
         cols = [c.strip().strip('"') for c in match["cols"].split(",")]
@@ -224,6 +241,22 @@ def _explain(
         column=column,
         row_index=row_index,
     )
+
+
+# Where the server was in a COPY when it refused a row: "COPY posts, line 12, column
+# title: ..." (the line counts the rows sent, from 1; the column is there for a value
+# it could not take).
+_COPY_LINE = re.compile(r"\bCOPY .*?, line (?P<line>\d+)(?:, column (?P<column>.+?))?(?::|$)", re.M)
+
+NUL_HINT = "remove the NUL byte from the value"
+
+
+def _nul_column(names: Sequence[str], values: Sequence[Any]) -> str | None:
+    """The first column whose text holds a NUL byte, which psycopg will not send."""
+    for name, value in zip(names, values, strict=False):
+        if isinstance(value, str) and "\x00" in value:
+            return name
+    return None
 
 
 def _first_line(err: sa.exc.DBAPIError) -> str:
@@ -417,6 +450,74 @@ class PostgresDialect(Dialect):
     ) -> SeedDataError:
         return _explain(revision, table, rows, err.orig or err, offset)
 
+    def explain_write_error(
+        self,
+        revision: str,
+        table: sa.Table,
+        rows: Sequence[Row],
+        err: sa.exc.DBAPIError,
+        *,
+        offset: int = 0,
+    ) -> SeedDataError | None:
+        if err.connection_invalidated:
+            return None
+        sqlstate = getattr(err.orig, "sqlstate", None)
+        if sqlstate is not None:
+            # A value or a frozen column the table cannot take (classes 22 and 42):
+            # name the table, and the row where the DETAIL's key finds one. Other
+            # errors (timeouts, a lost session) are the run's to explain.
+            if sqlstate[:2] not in ("22", "42"):
+                return None
+            return _explain(revision, table, rows, err.orig or err, offset)
+        # psycopg refused to send a value: find it in the batch.
+        for index, row in enumerate(rows):
+            column = _nul_column(list(row), list(row.values()))
+            if column is not None:
+                return explain_constraint_error(
+                    _first_line(err),
+                    NUL_HINT,
+                    revision=revision,
+                    table=table.name,
+                    column=column,
+                    row_index=offset + index,
+                )
+        return None
+
+    def explain_bulk_error(
+        self,
+        revision: str,
+        table: sa.Table,
+        columns: Sequence[str],
+        err: sa.exc.DBAPIError,
+        *,
+        last_row: Sequence[Any] | None,
+        last_index: int,
+    ) -> SeedDataError | None:
+        orig = err.orig
+        sqlstate = getattr(orig, "sqlstate", None)
+        if err.connection_invalidated or (sqlstate or "")[:2] in ("55", "57"):
+            return None  # a lost session, a lock or statement timeout: not the rows
+        diag = getattr(orig, "diag", None)
+        found = _COPY_LINE.search(getattr(diag, "context", None) or "")
+        if found:
+            # The server counts COPY's rows from 1; one COPY carries the whole call.
+            line, column = int(found["line"]), found["column"]
+            return _explain(revision, table, [], orig or err, 0, row_index=line - 1, column=column)
+        column = None if last_row is None else _nul_column(columns, last_row)
+        if sqlstate is None and column is not None:
+            # psycopg refused the value as it wrote the row: the last one it was given.
+            return explain_constraint_error(
+                _first_line(err),
+                NUL_HINT,
+                revision=revision,
+                table=table.name,
+                column=column,
+                row_index=last_index,
+            )
+        return super().explain_bulk_error(
+            revision, table, columns, err, last_row=last_row, last_index=last_index
+        )
+
     def defer_constraints(self, names: Sequence[str]) -> None:
         if names:
             self.execute(SetConstraints(names, deferred=True))
@@ -444,9 +545,14 @@ class PostgresDialect(Dialect):
                     count += 1
         except psycopg.Error as err:
             # COPY goes around SQLAlchemy, so its errors arrive unwrapped: wrap them
-            # the way SQLAlchemy would, so callers handle one kind of error.
+            # the way SQLAlchemy would, so callers handle one kind of error. A lost
+            # session it would have noticed too: invalidated, the connection is not
+            # asked to roll back over a dead socket.
+            lost = raw.broken or raw.closed
+            if lost:
+                self.connection.invalidate(err)
             raise sa.exc.DBAPIError.instance(
-                str(statement.as_string(raw)), None, err, psycopg.Error
+                str(statement.as_string(raw)), None, err, psycopg.Error, connection_invalidated=lost
             ) from err
         return count
 

@@ -251,23 +251,32 @@ class SeedContext:
         load.bulk = True
         position = list(columns).index(key.name)
         keys: list[int] = []
+        # The row the driver was last handed: the one it refused, when it refuses a
+        # value itself (a NUL byte) rather than the database.
+        last: list[Sequence[Any]] = []
 
         def tracked() -> Iterable[Sequence[Any]]:
             for row in rows:
                 keys.append(row[position])
+                last[:] = [row]
                 self._checksum.update(repr(tuple(row)).encode())
                 yield row
 
         started = time.perf_counter()
         try:
             count = self._dialect.bulk_write(t, columns, tracked())
-        except sa.exc.IntegrityError as err:
-            raise self._dialect.explain_integrity_error(self.revision, t, [], err) from err
         except sa.exc.DBAPIError as err:
-            first = str(err.orig).splitlines()[0] if err.orig else str(err)
-            raise SeedDataError(
-                f"{first}; fix the rows", revision=self.revision, table=t.name
-            ) from err
+            explained = self._dialect.explain_bulk_error(
+                self.revision,
+                t,
+                columns,
+                err,
+                last_row=last[0] if last else None,
+                last_index=len(keys) - 1,
+            )
+            if explained is None:
+                raise
+            raise explained from err
         self._ledger.record_bulk_keys(self._run, t, keys)
         load.seconds += time.perf_counter() - started
         load.rows += count
@@ -471,6 +480,13 @@ class SeedContext:
                 raise self._dialect.explain_integrity_error(
                     self.revision, table, batch, err, offset=start
                 ) from err
+            except sa.exc.DBAPIError as err:
+                explained = self._dialect.explain_write_error(
+                    self.revision, table, batch, err, offset=start
+                )
+                if explained is None:
+                    raise
+                raise explained from err
             inserted = None if count is None or inserted is None else inserted + count
         if inserted is not None:
             load.rows += inserted

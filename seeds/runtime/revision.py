@@ -31,7 +31,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from seeds.errors import ConfigurationError, OfflineUnsupported, SeedError, SeedFailed, UndoRefused
+from seeds.errors import (
+    ConfigurationError,
+    ConnectionLost,
+    OfflineUnsupported,
+    SeedError,
+    SeedFailed,
+    UndoRefused,
+)
 from seeds.runtime import undo
 from seeds.runtime.context import SeedContext
 from seeds.runtime.environment import Environment
@@ -197,6 +204,8 @@ def _one_line(
     if isinstance(err, SeedError):
         return err
     log.debug("seed %s failed", revision, exc_info=err)
+    if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
+        return ConnectionLost(_driver_said(err), revision=revision)
     if isinstance(err, sa.exc.DBAPIError):
         said = dialect.describe_error(err)
         holders = dialect.lock_holders(err, list(tables), schema)
@@ -209,6 +218,12 @@ def _one_line(
             "(-x name=) or load the large tables with ctx.bulk, which streams"
         )
     return SeedFailed(f"seed {revision}: {type(err).__name__}: {err}{_where(err, source_file)}")
+
+
+def _driver_said(err: sa.exc.DBAPIError) -> str:
+    """The first line of what the driver said."""
+    lines = str(err.orig if err.orig is not None else err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def _where(err: Exception, source_file: str | None) -> str:
@@ -257,6 +272,9 @@ class _Downgrade:
             run.record(plan)
             undo.execute(run, plan)
         except sa.exc.OperationalError as err:
+            if err.connection_invalidated:
+                # The session is gone, and its transaction with it: no lock was in the way.
+                raise ConnectionLost(_driver_said(err), revision=revision, undo=True) from err
             # A lock or statement timeout: the transaction rolls back whole.
             first = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
             holders = run.dialect.lock_holders(err, list(self._seed.tables), run.state.schema)

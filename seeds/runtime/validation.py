@@ -31,6 +31,14 @@ def _has_default(column: sa.Column[Any]) -> bool:
     )
 
 
+def _not_an_integer(column: sa.Column[Any], value: Any) -> bool:
+    """Text, or a number with a fraction, for an integer column: the database would
+    refuse the text (naming no row) and silently round the number."""
+    if not isinstance(column.type, sa.Integer):
+        return False
+    return isinstance(value, str) or (isinstance(value, float) and not value.is_integer())
+
+
 def validate_rows(
     revision: str, table: sa.Table, rows: MutableSequence[Mapping[str, Any]], *, offset: int = 0
 ) -> list[str]:
@@ -96,6 +104,15 @@ def validate_rows(
                 raise SeedDataError(
                     "is NOT NULL but the row sets it to None; give a value or leave it out "
                     "to use the column default",
+                    revision=revision,
+                    table=table.name,
+                    column=name,
+                    row_index=index,
+                )
+            if _not_an_integer(column, value):
+                raise SeedDataError(
+                    f"is an integer column, but the row gives {value!r} "
+                    f"({type(value).__name__}); give an int (or fix the frozen column's type)",
                     revision=revision,
                     table=table.name,
                     column=name,
