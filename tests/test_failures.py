@@ -221,11 +221,10 @@ def test_a_connection_lost_in_an_undo_is_one_line_not_a_lock_problem(
         output = undo.communicate(timeout=60)[0]
         holder.rollback()
     [failed] = [line for line in output.splitlines() if line.startswith("FAILED:")]
-    assert failed == (
-        "FAILED: seed s2: the connection to the database was lost (terminating connection "
-        "due to administrator command) during the undo; nothing was removed: run the "
-        "command again"
-    ), failed
+    # psycopg before 3.2 puts "consuming input failed: " before the server's words.
+    assert failed.startswith("FAILED: seed s2: the connection to the database was lost ("), failed
+    assert "terminating connection due to administrator command) during the undo" in failed
+    assert failed.endswith("; nothing was removed: run the command again"), failed
     assert "Traceback" not in output
     assert version(engine) == "s2" and len(rows(engine, "users")) == 3
 

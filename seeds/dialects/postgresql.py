@@ -249,6 +249,11 @@ def _explain(
 _COPY_LINE = re.compile(r"\bCOPY .*?, line (?P<line>\d+)(?:, column (?P<column>.+?))?(?::|$)", re.M)
 
 NUL_HINT = "remove the NUL byte from the value"
+_NUL_REFUSED = "PostgreSQL text fields cannot contain NUL (0x00) bytes"
+# psycopg before 3.2 sends a NUL byte in COPY on to the server, which names the line
+# but not the column; refuse it here, as later psycopg does, so the row and column
+# are named either way.
+_SENDS_NUL = tuple(int(part) for part in psycopg.__version__.split(".")[:2]) < (3, 2)
 
 
 def _nul_column(names: Sequence[str], values: Sequence[Any]) -> str | None:
@@ -539,10 +544,18 @@ class PostgresDialect(Dialect):
         assert raw is not None  # an open SQLAlchemy connection has its driver connection
         count = 0
         try:
+            refused = False
             with raw.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
+                    if _SENDS_NUL and _nul_column(columns, row) is not None:
+                        # Stop cleanly: raised inside the COPY, the server would answer
+                        # the cancel with a timeout error instead of this one.
+                        refused = True
+                        break
                     copy.write_row(row)
                     count += 1
+            if refused:
+                raise psycopg.DataError(_NUL_REFUSED)
         except psycopg.Error as err:
             # COPY goes around SQLAlchemy, so its errors arrive unwrapped: wrap them
             # the way SQLAlchemy would, so callers handle one kind of error. A lost
