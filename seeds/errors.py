@@ -7,6 +7,14 @@ facts it is about as attributes, and says in its message what to do about it.
 from __future__ import annotations
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of what went wrong: for a database error, of what the driver said
+    (SQLAlchemy's wrapper adds the statement and a link after it)."""
+    said = getattr(err, "orig", None)
+    lines = str(said if said is not None else err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
 class SeedError(Exception):
     """Base of every error Seedchain raises on purpose."""
 

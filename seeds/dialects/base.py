@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from seeds.errors import OfflineUnsupported, SeedDataError, UnsupportedByDialect
+from seeds.errors import OfflineUnsupported, SeedDataError, UnsupportedByDialect, first_line
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, CursorResult
@@ -110,11 +110,6 @@ def explain_constraint_error(
     return SeedDataError(
         f"{message}; {hint}", revision=revision, table=table, column=column, row_index=row_index
     )
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 class Dialect:
@@ -316,7 +311,7 @@ class Dialect:
 
     def describe_error(self, err: sa.exc.DBAPIError) -> str:
         """The database's refusal of any statement, in one line."""
-        return _first_line(err.orig if err.orig is not None else err)
+        return first_line(err)
 
     def explain_integrity_error(
         self,
@@ -370,7 +365,7 @@ class Dialect:
         if isinstance(err, sa.exc.IntegrityError):
             return self.explain_integrity_error(revision, table, [], err)
         return explain_constraint_error(
-            _first_line(err.orig if err.orig is not None else err),
+            first_line(err),
             "fix the rows",
             revision=revision,
             table=table.name,

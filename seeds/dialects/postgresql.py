@@ -29,7 +29,7 @@ from seeds.dialects.base import (
     explain_constraint_error,
     single_integer_key,
 )
-from seeds.errors import SeedDataError
+from seeds.errors import SeedDataError, first_line
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import SQLCompiler
@@ -264,9 +264,18 @@ def _nul_column(names: Sequence[str], values: Sequence[Any]) -> str | None:
     return None
 
 
-def _first_line(err: sa.exc.DBAPIError) -> str:
-    lines = str(err.orig if err.orig is not None else err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
+def _nul_refused(
+    err: sa.exc.DBAPIError, revision: str, table: sa.Table, column: str, row_index: int
+) -> SeedDataError:
+    """psycopg's refusal of a NUL byte, naming the row and column that held it."""
+    return explain_constraint_error(
+        first_line(err),
+        NUL_HINT,
+        revision=revision,
+        table=table.name,
+        column=column,
+        row_index=row_index,
+    )
 
 
 def _where_reported(diag: Any) -> str:
@@ -391,7 +400,7 @@ class PostgresDialect(Dialect):
             except sa.exc.DBAPIError as err:
                 # The session is gone (a server restart, a killed backend) and its lock
                 # with it. Raising here would hide whatever ended the run.
-                log.warning("deploy lock went with the lost session (%s)", _first_line(err))
+                log.warning("deploy lock went with the lost session (%s)", first_line(err))
 
     def begin_read_only(self) -> None:
         self.execute(SetTransactionReadOnly())
@@ -478,14 +487,7 @@ class PostgresDialect(Dialect):
         for index, row in enumerate(rows):
             column = _nul_column(list(row), list(row.values()))
             if column is not None:
-                return explain_constraint_error(
-                    _first_line(err),
-                    NUL_HINT,
-                    revision=revision,
-                    table=table.name,
-                    column=column,
-                    row_index=offset + index,
-                )
+                return _nul_refused(err, revision, table, column, offset + index)
         return None
 
     def explain_bulk_error(
@@ -511,14 +513,7 @@ class PostgresDialect(Dialect):
         column = None if last_row is None else _nul_column(columns, last_row)
         if sqlstate is None and column is not None:
             # psycopg refused the value as it wrote the row: the last one it was given.
-            return explain_constraint_error(
-                _first_line(err),
-                NUL_HINT,
-                revision=revision,
-                table=table.name,
-                column=column,
-                row_index=last_index,
-            )
+            return _nul_refused(err, revision, table, column, last_index)
         return super().explain_bulk_error(
             revision, table, columns, err, last_row=last_row, last_index=last_index
         )

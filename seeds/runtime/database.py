@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 from seeds.dialects import dialect_class
-from seeds.errors import ConfigurationError
+from seeds.errors import ConfigurationError, first_line
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -201,7 +201,7 @@ def describe_connect_error(target: Target, err: sa.exc.OperationalError) -> str:
     url = target.url
     host = url.query.get("host") or url.host or "the default socket"
     where = f"{host}:{url.port or 5432}" if not str(host).startswith("/") else f"socket {host}"
-    first = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+    first = first_line(err)
     hint = (
         "start it with `seeds devdb start`"
         if target.local_devdb

@@ -27,7 +27,13 @@ from sqlalchemy.schema import DDLElement
 
 from seeds.data.streams import derive_seed
 from seeds.dialects import bind, dialect_class
-from seeds.errors import ConfigurationError, ConnectionLost, EnvironmentNotDeclared, SeedError
+from seeds.errors import (
+    ConfigurationError,
+    ConnectionLost,
+    EnvironmentNotDeclared,
+    SeedError,
+    first_line,
+)
 from seeds.runtime import autogenerate, protection, undo
 from seeds.runtime.database import (
     Target,
@@ -125,13 +131,12 @@ def run_migrations(target_metadata: sa.MetaData | None = None, **configure_args:
         # Outside a seed's body: a schema revision, Alembic's own bookkeeping, or the
         # connection itself. The revision's transaction rolled back all the same.
         log.debug("the migration stopped", exc_info=err)
-        reason = str(err.orig if err.orig is not None else err).strip().splitlines()
+        said = first_line(err)
         if err.connection_invalidated:
             # Perhaps during a COMMIT, whose outcome the client never heard.
-            said = reason[0] if reason else type(err).__name__
             raise CommandError(str(ConnectionLost(said))) from err
         raise CommandError(
-            f"the migration stopped: {reason[0] if reason else type(err).__name__}; the "
+            f"the migration stopped: {said}; the "
             "failing revision rolled back (traceback in the log at DEBUG)"
         ) from err
     result = run.result() if run is not None else RunResult()

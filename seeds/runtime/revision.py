@@ -38,6 +38,7 @@ from seeds.errors import (
     SeedError,
     SeedFailed,
     UndoRefused,
+    first_line,
 )
 from seeds.runtime import undo
 from seeds.runtime.context import SeedContext
@@ -205,7 +206,7 @@ def _one_line(
         return err
     log.debug("seed %s failed", revision, exc_info=err)
     if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
-        return ConnectionLost(_driver_said(err), revision=revision)
+        return ConnectionLost(first_line(err), revision=revision)
     if isinstance(err, sa.exc.DBAPIError):
         said = dialect.describe_error(err)
         holders = dialect.lock_holders(err, list(tables), schema)
@@ -218,12 +219,6 @@ def _one_line(
             "(-x name=) or load the large tables with ctx.bulk, which streams"
         )
     return SeedFailed(f"seed {revision}: {type(err).__name__}: {err}{_where(err, source_file)}")
-
-
-def _driver_said(err: sa.exc.DBAPIError) -> str:
-    """The first line of what the driver said."""
-    lines = str(err.orig if err.orig is not None else err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 def _where(err: Exception, source_file: str | None) -> str:
@@ -274,9 +269,9 @@ class _Downgrade:
         except sa.exc.OperationalError as err:
             if err.connection_invalidated:
                 # The session is gone, and its transaction with it: no lock was in the way.
-                raise ConnectionLost(_driver_said(err), revision=revision, undo=True) from err
+                raise ConnectionLost(first_line(err), revision=revision, undo=True) from err
             # A lock or statement timeout: the transaction rolls back whole.
-            first = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+            first = first_line(err)
             holders = run.dialect.lock_holders(err, list(self._seed.tables), run.state.schema)
             who = f"held by {'; '.join(holders)}" if holders else "another session may hold them"
             raise UndoRefused(

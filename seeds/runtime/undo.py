@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from seeds.dialects.base import SequenceState, single_integer_key
-from seeds.errors import ConfigurationError, UndoRefused
+from seeds.errors import ConfigurationError, UndoRefused, first_line
 from seeds.runtime.environment import Environment
 from seeds.runtime.ledger import TABLE_NAMES, Status
 from seeds.runtime.ordering import LoadOrder, load_order
@@ -441,7 +441,7 @@ def restore_sequences(run: Run) -> None:
                 "seed %s: sequence %s left where it is (%s); new keys skip the seeded range",
                 pending.revision,
                 pending.state.name,
-                str(err.orig).splitlines()[0] if err.orig else err,
+                first_line(err),
             )
             return
 
