@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 
 from seeds.runtime import ledger
+from seeds.runtime.ledger.tables import HASH_BLOCK
 from tests.helpers import rows, run_cli, version
 from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject
 
@@ -63,13 +64,30 @@ def test_bulk_copy_with_reserved_keys_records_ranges_and_undoes(
             == 50_000
         )
         # 50,000 consecutive keys per table are one range row each (the key set the
-        # undo counts and deletes by), plus one hash row per bulk row for its change
-        # check (last_key NULL, so no range condition ever matches it).
-        keys = ledger.ledger_keys
-        ranges = sa.select(sa.func.count()).where(keys.c.row_hash.is_(None))
-        hashes = sa.select(sa.func.count()).where(keys.c.row_hash.is_not(None))
-        assert conn.scalar(ranges) == 2
-        assert conn.scalar(hashes.where(keys.c.last_key.is_(None))) == 100_000
+        # undo counts and deletes by) and no row per key: the rows' hashes are packed
+        # into blocks of HASH_BLOCK keys, 16 hex digits a row, in key order.
+        keys, hashes = ledger.ledger_keys, ledger.ledger_hashes
+        assert conn.scalar(sa.select(sa.func.count()).select_from(keys)) == 2
+        blocks = conn.execute(
+            sa.select(hashes.c.table_name, hashes.c.first_key, hashes.c.last_key, hashes.c.hashes)
+        ).all()
+        per_table = -(-50_000 // HASH_BLOCK)
+        assert sorted(b.table_name for b in blocks) == ["posts"] * per_table + ["users"] * per_table
+        assert all(len(b.hashes) == 16 * (b.last_key - b.first_key + 1) for b in blocks)
+        assert sum(b.last_key - b.first_key + 1 for b in blocks) == 100_000
+        # The hash at a key's offset is the server's hash of that row's values.
+        first = min((b for b in blocks if b.table_name == "users"), key=lambda b: b.first_key)
+        username = conn.scalar(
+            sa.text("SELECT username FROM users WHERE id = :id"), {"id": first.first_key}
+        )
+        assert username is not None
+        assert first.hashes[:16] == conn.scalar(
+            sa.text(
+                "SELECT left(md5(json_build_array(username, email)::text), 16) "
+                "FROM users WHERE id = :id"
+            ),
+            {"id": first.first_key},
+        )
         record = ledger.Ledger.on(conn).latest("s2")
     assert record is not None
     assert record.row_counts == {"users": 50_000, "posts": 50_000}

@@ -287,6 +287,14 @@ class Dialect:
         """The server-side hash of a row's values; None where rows are hashed in Python."""
         return None
 
+    def packed_hashes(
+        self, hashes: sa.ColumnElement[str], order_by: sa.ColumnElement[Any], width: int
+    ) -> sa.ColumnElement[str] | None:
+        """An aggregate joining the first ``width`` characters of each of ``hashes``
+        (the NULLs of rows not there as ``width`` dashes) in ``order_by`` order; None
+        where the database cannot (bulk rows are then hashed in Python)."""
+        return None
+
     def key_text(self, columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any] | None:
         """A composite key as the JSON text the ledger stores, computed by the server."""
         return None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql as psql
-from sqlalchemy.dialects.postgresql import ARRAY, BIT, JSONB, REGCLASS
+from sqlalchemy.dialects.postgresql import ARRAY, BIT, JSONB, REGCLASS, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateSchema
@@ -434,6 +434,12 @@ class PostgresDialect(Dialect):
 
     def row_hash(self, columns: Iterable[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
         return row_hash(columns)
+
+    def packed_hashes(
+        self, hashes: sa.ColumnElement[str], order_by: sa.ColumnElement[Any], width: int
+    ) -> sa.ColumnElement[str]:
+        each = sa.func.coalesce(sa.func.left(hashes, width), sa.literal("-" * width, sa.Text))
+        return sa.func.string_agg(each, aggregate_order_by(sa.literal("", sa.Text), order_by))
 
     def key_text(self, columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
         return sa.cast(sa.func.json_build_array(*columns), sa.Text)

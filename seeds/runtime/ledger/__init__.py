@@ -1,7 +1,7 @@
 """The seed ledger: what every seed revision run did, and how to undo it exactly.
 
 :class:`Ledger` (in :mod:`.runs`, built on :mod:`.keys`) does every read and write of
-the three tables of :mod:`.tables`; nothing else in Seedchain names them.
+the four tables of :mod:`.tables`; nothing else in Seedchain names them.
 """
 
 from seeds.runtime.ledger.keys import RECORDED, KeyRecords, RunRef
@@ -13,6 +13,7 @@ from seeds.runtime.ledger.tables import (
     Status,
     events,
     ledger,
+    ledger_hashes,
     ledger_keys,
     metadata,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Status",
     "events",
     "ledger",
+    "ledger_hashes",
     "ledger_keys",
     "metadata",
 ]

@@ -29,8 +29,12 @@ from seeds.dialects.base import (
 )
 from seeds.errors import LedgerDamaged, OfflineUnsupported
 from seeds.runtime.ledger.tables import (
+    HASH_BLOCK,
+    HASH_WIDTH,
+    NO_ROW,
     Status,
     ledger,
+    ledger_hashes,
     ledger_keys,
 )
 
@@ -41,8 +45,6 @@ Row = Mapping[str, Any]
 _KEY_COLUMNS = ["ledger_id", "table_name", "first_key", "last_key", "key", "row_hash"]
 # Keys per statement when the ledger has to name them one by one.
 _BATCH = 500
-# Rows read back and hashed per round trip where rows are hashed in Python.
-_HASH_BATCH = 5_000
 
 # Key of the ``undo`` JSON holding, per table, what close_run found recorded:
 # {"count": keys, "sum": twice the sum of the integer keys, "checksum": sum of the
@@ -200,6 +202,7 @@ class KeyRecords:
     def forget_keys(self, ledger_id: int) -> None:
         """Drop the key rows of a run whose rows are gone (the run row stays as history)."""
         self.dialect.execute(ledger_keys.delete().where(ledger_keys.c.ledger_id == ledger_id))
+        self.dialect.execute(ledger_hashes.delete().where(ledger_hashes.c.ledger_id == ledger_id))
 
     def insert_recorded(
         self,
@@ -274,57 +277,98 @@ class KeyRecords:
             self.dialect.execute(statement, ranges[start : start + 5_000])
 
     def hash_bulk_rows(self, run: RunRef, table: sa.Table, hashed: Sequence[str]) -> int:
-        """Hash every row the run bulk-wrote into ``table``; return how many were hashed.
+        """Hash every row the run bulk-wrote into ``table``; return how many keys it covered.
 
-        Call once per table, after the run's last bulk write to it: the rows inside
-        the run's key ranges get one hash row each (``first_key`` = key, ``last_key``
-        NULL). One INSERT ... SELECT where the server hashes; elsewhere the rows are
-        read and hashed in Python in bounded batches.
+        Call once per table, after the run's last bulk write to it. The run's key
+        ranges are cut into blocks of HASH_BLOCK keys; each block gets one row of
+        ``seed_ledger_hashes`` holding the hash of every key's row, in key order. One
+        INSERT ... SELECT where the server hashes; elsewhere block by block in Python.
         """
         key = single_integer_key(table)
         assert key is not None  # bulk() accepts only tables with one integer key
-        k = ledger_keys.c
-        ranges = ledger_keys.alias("bulk_ranges")
-        r = ranges.c
-        is_range = sa.and_(
-            r.ledger_id == run.ref,
-            r.table_name == table.name,
-            r.row_hash.is_(None),
-            r.key.is_(None),
-            r.last_key.is_not(None),
-        )
         server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
         if server_hash is not None:
-            record = ledger_keys.insert().from_select(
-                [k.ledger_id, k.table_name, k.first_key, k.row_hash],
-                sa.select(run.ref, sa.literal(table.name, sa.String), key, server_hash)
-                .select_from(table.join(ranges, key.between(r.first_key, r.last_key)))
-                .where(is_range),
+            blocks = self._bulk_blocks(run.ref, table).subquery("blocks")
+            keys = sa.func.generate_series(blocks.c.first_key, blocks.c.last_key)
+            each = keys.table_valued("k").render_derived()
+            packed = self.dialect.packed_hashes(server_hash, each.c.k, HASH_WIDTH)
+        if server_hash is not None and packed is not None:
+            per_block = (
+                sa.select(packed)
+                .select_from(each.outerjoin(table, key == each.c.k))
+                .scalar_subquery()
             )
-            return int(self.dialect.run(record.execution_options(preserve_rowcount=True)).rowcount)
-        hashed_rows = 0
-        spans = self.dialect.run(sa.select(r.first_key, r.last_key).where(is_range)).all()
-        selected = sa.select(key, *(table.c[n] for n in hashed)).order_by(key)
-        for first, last in spans:
-            start = first
-            while start <= last:
-                batch = self.dialect.run(
-                    selected.where(key.between(start, last)).limit(_HASH_BATCH)
-                ).all()
-                if not batch:
-                    break
-                payload = [
-                    {
-                        "table_name": table.name,
-                        "first_key": row[0],
-                        "row_hash": python_row_hash(row[1:]),
-                    }
-                    for row in batch
-                ]
-                self.dialect.execute(ledger_keys.insert().values(ledger_id=run.ref), payload)
-                hashed_rows += len(batch)
-                start = batch[-1][0] + 1
-        return hashed_rows
+            record = ledger_hashes.insert().from_select(
+                ["ledger_id", "table_name", "first_key", "last_key", "hashes"],
+                sa.select(
+                    run.ref,
+                    sa.literal(table.name, sa.String),
+                    blocks.c.first_key,
+                    blocks.c.last_key,
+                    per_block,
+                ),
+            )
+            self.dialect.execute(record)
+        else:
+            k = ledger_keys.c
+            ranges = self.dialect.run(
+                sa.select(k.first_key, k.last_key).where(*self._is_bulk_range(run.ref, table))
+            ).all()
+            for first_key, last_key in ranges:
+                for first in range(first_key, last_key + 1, HASH_BLOCK):
+                    last = min(first + HASH_BLOCK - 1, last_key)
+                    self.dialect.execute(
+                        ledger_hashes.insert().values(
+                            ledger_id=run.ref,
+                            table_name=table.name,
+                            first_key=first,
+                            last_key=last,
+                            hashes=self._python_block(table, hashed, first, last),
+                        )
+                    )
+        h = ledger_hashes.c
+        covered = sa.select(sa.func.coalesce(sa.func.sum(h.last_key - h.first_key + 1), 0)).where(
+            h.ledger_id == run.ref, h.table_name == table.name
+        )
+        return int(self.dialect.scalar(covered))
+
+    @staticmethod
+    def _is_bulk_range(ref: sa.ColumnElement[Any], table: sa.Table) -> list[sa.ColumnElement[bool]]:
+        k = ledger_keys.c
+        return [
+            k.ledger_id == ref,
+            k.table_name == table.name,
+            k.row_hash.is_(None),
+            k.key.is_(None),
+            k.last_key.is_not(None),
+        ]
+
+    def _bulk_blocks(self, ref: sa.ColumnElement[Any], table: sa.Table) -> sa.Select[Any]:
+        """(first_key, last_key) of every HASH_BLOCK-sized block of the run's bulk ranges,
+        cut by the server (generate_series)."""
+        k = ledger_keys.c
+        starts = (
+            sa.func.generate_series(k.first_key, k.last_key, HASH_BLOCK)
+            .table_valued("first")
+            .render_derived()
+        )
+        last = sa.func.least(starts.c.first + (HASH_BLOCK - 1), k.last_key)
+        return (
+            sa.select(starts.c.first.label("first_key"), last.label("last_key"))
+            .select_from(ledger_keys)
+            .join(starts, sa.true())
+            .where(*self._is_bulk_range(ref, table))
+        )
+
+    def _python_block(self, table: sa.Table, hashed: Sequence[str], first: int, last: int) -> str:
+        """The packed hashes of keys ``first`` .. ``last``, computed here."""
+        key = single_integer_key(table)
+        assert key is not None
+        rows = self.dialect.run(
+            sa.select(key, *(table.c[n] for n in hashed)).where(key.between(first, last))
+        )
+        found = {row[0]: python_row_hash(row[1:])[:HASH_WIDTH] for row in rows}
+        return "".join(found.get(n, NO_ROW) for n in range(first, last + 1))
 
     def refresh_hashes(self, run: RunRef, table: sa.Table, hashed: Sequence[str]) -> None:
         """Re-hash recorded rows after the seed itself updated them (cycle loads)."""
@@ -369,8 +413,14 @@ class KeyRecords:
                 .select_from(table.join(ledger_keys, joined))
                 .where(server_hash != ledger_keys.c.row_hash)
             )
-            return self.dialect.scalar(query) or 0
-        return sum(1 for _ in self._changed_in_python(table, ref, hashed))
+            per_row = int(self.dialect.scalar(query) or 0)
+        else:
+            per_row = sum(1 for _ in self._changed_in_python(table, ref, hashed))
+        bulk = self._changed_bulk(table, ref, hashed)
+        if isinstance(bulk, sa.Select):
+            counted = sa.select(sa.func.count()).select_from(bulk.subquery())
+            return per_row + int(self.dialect.scalar(counted) or 0)
+        return per_row + sum(1 for _ in bulk)
 
     def changed_keys(
         self, ledger_id: int, table: sa.Table, hashed: Sequence[str], *, limit: int
@@ -389,8 +439,59 @@ class KeyRecords:
                 .order_by(*pk)
                 .limit(limit)
             )
-            return [tuple(row) for row in self.dialect.run(query)]
-        return heapq.nsmallest(limit, self._changed_in_python(table, ref, hashed))
+            per_row = [tuple(row) for row in self.dialect.run(query)]
+        else:
+            per_row = heapq.nsmallest(limit, self._changed_in_python(table, ref, hashed))
+        bulk = self._changed_bulk(table, ref, hashed)
+        if isinstance(bulk, sa.Select):
+            bulk_keys = [tuple(row) for row in self.dialect.run(bulk.order_by(*pk).limit(limit))]
+        else:
+            bulk_keys = heapq.nsmallest(limit, bulk)
+        return heapq.nsmallest(limit, [*per_row, *bulk_keys])
+
+    def _changed_bulk(
+        self, table: sa.Table, ref: sa.ColumnElement[Any], hashed: Sequence[str]
+    ) -> sa.Select[Any] | Iterator[tuple[Any, ...]]:
+        """The keys of bulk-loaded rows whose values no longer hash as recorded: a
+        SELECT where the server hashes, else the keys found block by block in Python.
+
+        Each row meets its block through the key range and reads its own hash at its
+        offset in the block, so the comparison is set-based and never one per row.
+        """
+        key = single_integer_key(table)
+        h = ledger_hashes.c
+        if key is None:
+            return iter(())
+        server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
+        in_block = sa.and_(
+            h.ledger_id == ref, h.table_name == table.name, key.between(h.first_key, h.last_key)
+        )
+        if server_hash is not None:
+            # substr takes an int: a block is HASH_BLOCK keys, so the offset fits.
+            offset = sa.cast((key - h.first_key) * HASH_WIDTH + 1, sa.Integer)
+            stored = sa.func.substr(h.hashes, offset, HASH_WIDTH)
+            return (
+                sa.select(key)
+                .select_from(table.join(ledger_hashes, in_block))
+                .where(stored != sa.func.left(server_hash, HASH_WIDTH))
+            )
+        return self._changed_bulk_in_python(table, ref, hashed)
+
+    def _changed_bulk_in_python(
+        self, table: sa.Table, ref: sa.ColumnElement[Any], hashed: Sequence[str]
+    ) -> Iterator[tuple[Any, ...]]:
+        h = ledger_hashes.c
+        blocks = self.dialect.run(
+            sa.select(h.first_key, h.last_key, h.hashes).where(
+                h.ledger_id == ref, h.table_name == table.name
+            )
+        ).all()
+        for first, last, stored in blocks:
+            now = self._python_block(table, hashed, first, last)
+            for offset in range(0, len(stored), HASH_WIDTH):
+                was, is_ = stored[offset : offset + HASH_WIDTH], now[offset : offset + HASH_WIDTH]
+                if is_ != NO_ROW and is_ != was:
+                    yield (first + offset // HASH_WIDTH,)
 
     def null_recorded(self, ledger_id: int, table: sa.Table, columns: Sequence[str]) -> None:
         """Set ``columns`` to NULL in the rows the run inserted (a cycle's nullable key,

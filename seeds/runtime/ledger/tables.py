@@ -1,4 +1,4 @@
-"""The ledger's three tables, on their own MetaData.
+"""The ledger's four tables, on their own MetaData.
 
 Created on first use next to ``alembic_version`` (same schema, through the search
 path):
@@ -10,8 +10,12 @@ path):
   volatile columns, and the count and checksums of the keys recorded).
 - ``seed_ledger_keys``: the keys of the rows a run inserted, one row per key with a
   hash of the seeded values (so changed rows are found on undo), or, for bulk loads,
-  one row per key range (the key set) plus one hash row per key (``last_key`` NULL,
-  so only the ranges count as the key set).
+  one row per key range (the key set). Runs from before ``seed_ledger_hashes`` also
+  hold one hash row per bulk key (``last_key`` NULL, so only the ranges count as the
+  key set).
+- ``seed_ledger_hashes``: the value hashes of bulk-loaded rows, packed: one row per
+  block of consecutive keys holding a fixed-width hash per key, in key order. A
+  million rows make a few hundred ledger rows, not a million.
 - ``seed_ledger_events``: database-level facts: the environment the database was
   first seeded under (its stamp), every protection override, copy marks, completed
   anonymize runs and re-stamps of anonymized copies.
@@ -101,6 +105,31 @@ ledger_keys = sa.Table(
     # changed since; NULL for bulk ranges, whose rows have hash rows of their own.
     sa.Column("row_hash", sa.String(64)),
     sa.Index("ix_seed_ledger_keys_ledger_id", "ledger_id", "table_name"),
+)
+
+
+# Hex digits kept per bulk row (64 bits of its md5), and the mark of a key with no row.
+HASH_WIDTH = 16
+NO_ROW = "-" * HASH_WIDTH
+# Keys per packed hash row: a 64 KiB text, compared one block at a time.
+HASH_BLOCK = 4096
+
+ledger_hashes = sa.Table(
+    "seed_ledger_hashes",
+    metadata,
+    sa.Column(
+        "ledger_id",
+        _Id,
+        sa.ForeignKey("seed_ledger.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("table_name", sa.String(128), nullable=False),
+    sa.Column("first_key", sa.BigInteger, nullable=False),
+    sa.Column("last_key", sa.BigInteger, nullable=False),
+    # HASH_WIDTH hex digits per key from first_key to last_key (NO_ROW where the seed
+    # left no row), so key k's hash starts at (k - first_key) * HASH_WIDTH.
+    sa.Column("hashes", sa.Text, nullable=False),
+    sa.Index("ix_seed_ledger_hashes_ledger_id", "ledger_id", "table_name"),
 )
 
 
