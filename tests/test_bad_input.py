@@ -101,7 +101,7 @@ def upgrade(ctx: SeedContext) -> None:
     n, at, kind = int(x["n"]), int(x["at"]), x["kind"]
     ctx.insert(users, [{"username": "author", "email": "a@example.org"}])
     author = ctx.connection.execute(sa.select(users.c.id)).scalar_one()
-    keys = ctx.reserve_keys(posts, n)
+    keys = list(ctx.reserve_keys(posts, n))  # changed below: a list, not the range
     if kind == "duplicate":
         keys[at] = keys[at - 1]
     batch = [{"id": key, "user_id": author, "title": f"post {i}"} for i, key in enumerate(keys)]

@@ -103,6 +103,7 @@ def test_downgrade_deletes_exactly_the_seeded_rows(
         "DELETE FROM posts",
         "DELETE FROM users",
         "DELETE FROM seed_ledger_keys",
+        "DELETE FROM seed_ledger_hashes",
     ]
     assert [r[1] for r in rows(engine, "users")] == ["app", "late"]
     assert rows(engine, "posts") == []
@@ -315,7 +316,7 @@ def test_reserved_keys_do_not_overlap_before_they_are_written(
 def upgrade(ctx: SeedContext) -> None:
     first = ctx.reserve_keys(users, 2)
     second = ctx.reserve_keys(users, 2)
-    rows = [{"id": k, "username": f"u{k}", "email": f"{k}@x"} for k in first + second]
+    rows = [{"id": k, "username": f"u{k}", "email": f"{k}@x"} for k in [*first, *second]]
     ctx.insert(users, rows)
 
 

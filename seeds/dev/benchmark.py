@@ -188,7 +188,7 @@ def run(url: str, rows: int) -> list[Result]:
             for key, r in zip(keys, built, strict=True)
         )
         dialect.bulk_write(table, ["id", *columns], tuples)
-        ledger.record_bulk_keys(run, table, keys)
+        ledger.record_bulk_ranges(run, table, [[keys[0], keys[-1]]])  # one reservation
         # What ctx.bulk does when the seed returns: server-side row hashes for the undo.
         ledger.hash_bulk_rows(run, table, columns)
 

@@ -59,6 +59,12 @@ def python_row_hash(values: Iterable[object]) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
+def hash_number(row_hash: str) -> int:
+    """The first 64 bits of a hex row hash as a signed 64-bit number (a packed hash)."""
+    value = int(row_hash[:16], 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 def python_key_checksum(text: str) -> int:
     """A stored key's text as a 60-bit integer (the first 15 hex digits of its md5).
 
@@ -128,6 +134,9 @@ class Dialect:
     # data-modifying CTE): rows and their ledger keys are written as one statement,
     # online and in --sql output alike.
     records_in_one_statement: ClassVar[bool] = False
+    # True where bulk_write streams rows with COPY (else it batches INSERTs, and
+    # SeedContext.insert does not route loads through it).
+    can_copy: ClassVar[bool] = False
     # Schema changes roll back with the transaction, so a dry run of a whole chain
     # (`seeds plan`) can leave nothing behind.
     transactional_ddl: ClassVar[bool] = False
@@ -288,11 +297,20 @@ class Dialect:
         return None
 
     def packed_hashes(
-        self, hashes: sa.ColumnElement[str], order_by: sa.ColumnElement[Any], width: int
-    ) -> sa.ColumnElement[str] | None:
-        """An aggregate joining the first ``width`` characters of each of ``hashes``
-        (the NULLs of rows not there as ``width`` dashes) in ``order_by`` order; None
-        where the database cannot (bulk rows are then hashed in Python)."""
+        self, hashes: sa.ColumnElement[str], order_by: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[Any] | None:
+        """An aggregate of the first 64 bits of each of ``hashes`` (as signed numbers,
+        NULL kept) into an array in ``order_by`` order; None where the database cannot
+        (bulk rows are then hashed in Python, see :func:`hash_number`)."""
+        return None
+
+    def unpacked(self, packed: sa.ColumnElement[Any]) -> Any | None:
+        """``packed`` (from :meth:`packed_hashes`) as a set of (hash, n) rows, n counting
+        from 1; None where the database cannot."""
+        return None
+
+    def hash_number(self, hashed: sa.ColumnElement[str]) -> sa.ColumnElement[int] | None:
+        """The first 64 bits of a row hash as a signed number, as packed."""
         return None
 
     def key_text(self, columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any] | None:
@@ -360,13 +378,15 @@ class Dialect:
         *,
         last_row: Sequence[Any] | None,
         last_index: int,
+        first_index: int = 0,
     ) -> SeedDataError | None:
         """Turn the database's refusal of a bulk load into an error naming what it can;
         None for what is not about the rows (a lost connection, a timeout), which the
         run explains.
 
         ``last_row`` is the last row handed to the driver, at position ``last_index`` of
-        what the seed passed (the rows are streamed: earlier ones are not kept).
+        what the seed passed (the rows are streamed: earlier ones are not kept);
+        ``first_index`` is the position of the first row of the refused COPY.
         """
         if err.connection_invalidated:
             return None
@@ -409,8 +429,9 @@ class Dialect:
 
     def reserve_keys(
         self, table: sa.Table, count: int, *, sequence: SequenceState | None, reserved_to: int = 0
-    ) -> list[int]:
-        """Keys for ``count`` new rows, handed out before writing.
+    ) -> Sequence[int]:
+        """Keys for ``count`` new rows, handed out before writing: a ``range`` when
+        they follow on.
 
         Args:
             sequence: The table's key sequence, as the caller already read it.
@@ -424,7 +445,7 @@ class Dialect:
                 "column; give such rows their keys yourself"
             )
         current = max(self.scalar(sa.select(sa.func.max(column))) or 0, reserved_to)
-        return list(range(current + 1, current + 1 + count))
+        return range(current + 1, current + 1 + count)
 
     # -- removing -----------------------------------------------------------------
     def truncate(self, tables: Sequence[sa.TableClause]) -> None:

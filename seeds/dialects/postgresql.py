@@ -298,6 +298,7 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     can_truncate = True
     records_in_one_statement = True
+    can_copy = True
     transactional_ddl = True
 
     def database_name(self) -> str:
@@ -436,10 +437,17 @@ class PostgresDialect(Dialect):
         return row_hash(columns)
 
     def packed_hashes(
-        self, hashes: sa.ColumnElement[str], order_by: sa.ColumnElement[Any], width: int
-    ) -> sa.ColumnElement[str]:
-        each = sa.func.coalesce(sa.func.left(hashes, width), sa.literal("-" * width, sa.Text))
-        return sa.func.string_agg(each, aggregate_order_by(sa.literal("", sa.Text), order_by))
+        self, hashes: sa.ColumnElement[str], order_by: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[Any]:
+        return sa.func.array_agg(aggregate_order_by(self.hash_number(hashes), order_by))
+
+    def unpacked(self, packed: sa.ColumnElement[Any]) -> Any:
+        return sa.func.unnest(packed).table_valued("hash", with_ordinality="n").render_derived()
+
+    def hash_number(self, hashed: sa.ColumnElement[str]) -> sa.ColumnElement[int]:
+        # 'x' || 16 hex digits read as a 64-bit string is the number hash_number() gives.
+        digits = sa.literal("x", sa.Text) + sa.func.left(hashed, 16)
+        return sa.cast(sa.cast(digits, BIT(64)), sa.BigInteger)
 
     def key_text(self, columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
         return sa.cast(sa.func.json_build_array(*columns), sa.Text)
@@ -505,6 +513,7 @@ class PostgresDialect(Dialect):
         *,
         last_row: Sequence[Any] | None,
         last_index: int,
+        first_index: int = 0,
     ) -> SeedDataError | None:
         orig = err.orig
         sqlstate = getattr(orig, "sqlstate", None)
@@ -513,9 +522,11 @@ class PostgresDialect(Dialect):
         diag = getattr(orig, "diag", None)
         found = _COPY_LINE.search(getattr(diag, "context", None) or "")
         if found:
-            # The server counts COPY's rows from 1; one COPY carries the whole call.
+            # The server counts a COPY's rows from 1.
             line, column = int(found["line"]), found["column"]
-            return _explain(revision, table, [], orig or err, 0, row_index=line - 1, column=column)
+            return _explain(
+                revision, table, [], orig or err, 0, row_index=first_index + line - 1, column=column
+            )
         column = None if last_row is None else _nul_column(columns, last_row)
         if sqlstate is None and column is not None:
             # psycopg refused the value as it wrote the row: the last one it was given.
@@ -572,15 +583,31 @@ class PostgresDialect(Dialect):
 
     def reserve_keys(
         self, table: sa.Table, count: int, *, sequence: SequenceState | None, reserved_to: int = 0
-    ) -> list[int]:
+    ) -> Sequence[int]:
         if sequence is None:
             return super().reserve_keys(table, count, sequence=None, reserved_to=reserved_to)
+        if count <= 0:
+            return range(0)
         series = sa.func.generate_series(1, count).table_valued("n")
-        return list(
-            self.connection.scalars(
-                sa.select(sa.func.nextval(sa.cast(sequence.name, REGCLASS))).select_from(series)
-            )
+        drawn = (
+            sa.select(sa.func.nextval(sa.cast(sequence.name, REGCLASS)).label("key"))
+            .select_from(series)
+            .subquery()
         )
+        low, high = sa.func.min(drawn.c.key), sa.func.max(drawn.c.key)
+        # The keys themselves only when they do not follow on (another session drew
+        # from the sequence meanwhile): a million reserved keys are two numbers.
+        scattered = sa.case(
+            (
+                high - low + 1 != sa.func.count(),
+                sa.func.array_agg(aggregate_order_by(drawn.c.key, drawn.c.key)),
+            ),
+            else_=sa.null(),
+        )
+        row = self.connection.execute(sa.select(low, high, scattered)).one()
+        if row[2] is not None:
+            return list(row[2])
+        return range(row[0], row[1] + 1)
 
     # -- removing -----------------------------------------------------------------
     def truncate(self, tables: Sequence[sa.TableClause]) -> None:

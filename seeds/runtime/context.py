@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
+import operator
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 
@@ -26,6 +28,7 @@ from seeds.dialects import canonical_sql
 from seeds.dialects.base import rows_per_statement, single_integer_key
 from seeds.errors import ConfigurationError, OfflineUnsupported, SeedDataError
 from seeds.runtime.ordering import load_order
+from seeds.runtime.progress import Progress
 from seeds.runtime.validation import validate_rows
 
 if TYPE_CHECKING:
@@ -38,6 +41,58 @@ if TYPE_CHECKING:
     from seeds.runtime.parameters import Parameters
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Rows per chunk of a streamed insert: what a load of any size holds in memory, and
+# the size from which COPY pays off over multi-row INSERTs with their per-row checks.
+STREAM_CHUNK = 10_000
+
+# Column types whose Python values COPY takes as they are (no bind-time SQL such as
+# GeoAlchemy2's ST_GeomFromEWKT, no serialisation such as JSON's).
+_COPY_SAFE = (
+    sa.String,
+    sa.Integer,
+    sa.Numeric,
+    sa.Float,
+    sa.Boolean,
+    sa.Date,
+    sa.DateTime,
+    sa.Time,
+    sa.Interval,
+    sa.Uuid,
+)
+
+
+def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _digest_text(rows: list[tuple[Any, ...]]) -> bytes:
+    """The data checksum's text of some rows: the same bytes however rows are batched
+    (a list's repr is its items' reprs joined by ", ")."""
+    return repr(rows)[1:-1].encode() + b", " if rows else b""
+
+
+def _add_ranges(ranges: list[list[int]], keys: Sequence[int]) -> None:
+    """Merge ``keys`` into ``ranges`` ([first, last] pairs), extending the last one
+    while keys follow on: a million reserved keys stay one pair."""
+    ordered = keys if isinstance(keys, range) and keys.step == 1 else sorted(keys)
+    if isinstance(ordered, range):
+        if not ordered:
+            return
+        if ranges and ranges[-1][1] == ordered[0] - 1:
+            ranges[-1][1] = ordered[-1]
+        else:
+            ranges.append([ordered[0], ordered[-1]])
+        return
+    for key in ordered:
+        if ranges and ranges[-1][1] == key - 1:
+            ranges[-1][1] = key
+        else:
+            ranges.append([key, key])
 
 
 def _canonical(value: object) -> object:
@@ -184,12 +239,52 @@ class SeedContext:
         return self._checksum.hexdigest()
 
     # -- writing ----------------------------------------------------------------
-    def insert(self, table: sa.Table | str, rows: Iterable[Mapping[str, Any]]) -> int | None:
+    def insert(
+        self,
+        table: sa.Table | str,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        via: Literal["auto", "copy", "values"] = "auto",
+        expected: int | None = None,
+    ) -> int | None:
         """Insert rows; their keys are recorded for the downgrade.
+
+        ``rows`` may be any iterable, a generator of millions of rows included: it is
+        read STREAM_CHUNK rows at a time, so memory is bounded by the chunk. With
+        ``via="auto"`` a load of at least one full chunk into a table with a single
+        integer key goes through COPY where the database has it (PostgreSQL, online):
+        keys the rows lack are reserved from the table's sequence chunk by chunk, the
+        first chunk is validated row by row and the database checks the rest (an error
+        still names the row). Everywhere else (SQLite, ``--sql``, small loads, JSON or
+        geometry columns, SQL expressions as values) rows go through multi-row INSERTs,
+        validated one by one. ``via="copy"`` insists on COPY and says why it cannot;
+        ``via="values"`` never uses it. ``expected`` (the number of rows the iterable
+        will give) lets the progress report show an ETA.
 
         Returns the number of rows inserted (None offline).
         """
-        return self._write(self._table(table), list(rows), conflict_on=None)
+        t = self._table(table)
+        self._load(t)
+        if expected is None and isinstance(rows, Sized):
+            expected = len(rows)
+        chunks = _chunks(rows, STREAM_CHUNK)
+        first = next(chunks, [])
+        why_not = self._why_not_copy(t, first)
+        if via == "copy" and why_not is not None:
+            raise SeedDataError(
+                f"insert(via='copy') cannot use COPY: {why_not}",
+                revision=self.revision,
+                table=t.name,
+            )
+        if via == "copy" or (via == "auto" and why_not is None and len(first) == STREAM_CHUNK):
+            return self._stream(t, first, chunks, expected)
+        inserted: int | None = 0
+        offset = 0
+        for chunk in itertools.chain([first], chunks):
+            count = self._write(t, list(chunk), conflict_on=None, offset=offset)
+            inserted = None if count is None or inserted is None else inserted + count
+            offset += len(chunk)
+        return inserted
 
     def ensure(
         self, table: sa.Table | str, rows: Iterable[Mapping[str, Any]], *, key: Sequence[str]
@@ -210,10 +305,12 @@ class SeedContext:
             )
         return self._write(t, list(rows), conflict_on=list(key))
 
-    def reserve_keys(self, table: sa.Table | str, count: int) -> list[int]:
+    def reserve_keys(self, table: sa.Table | str, count: int) -> Sequence[int]:
         """Keys for ``count`` new rows of ``table``, taken from its sequence before writing.
 
-        Bulk loads set keys themselves so foreign keys resolve in memory.
+        Bulk loads set keys themselves so foreign keys resolve in memory. The keys come
+        as a ``range`` when they follow on (always, unless another session drew keys
+        from the sequence at the same moment), so a million of them take no memory.
         """
         t = self._table(table)
         load = self._load(t)
@@ -221,18 +318,22 @@ class SeedContext:
         keys = self._dialect.reserve_keys(
             t, count, sequence=load.sequence, reserved_to=load.reserved_to
         )
-        load.reserved_to = max([load.reserved_to, *keys])
+        if keys:
+            load.reserved_to = max(
+                load.reserved_to, keys[-1] if isinstance(keys, range) else max(keys)
+            )
         return keys
 
     def bulk(
         self, table: sa.Table | str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> int:
-        """Stream tuples into ``table`` at COPY speed (PostgreSQL), in ``columns`` order.
+        """Stream tuples into ``table`` by COPY (PostgreSQL), in ``columns`` order.
 
-        The key column must be among ``columns`` (use :meth:`reserve_keys`); rows are
-        not validated one by one. The ledger keeps their key ranges; once the seed
-        function returns, every bulk-written row is hashed over ``columns`` (the key
-        and volatile columns left out) for the undo's change check.
+        The lower-level sibling of :meth:`insert` for rows that are already tuples: the
+        key column must be among ``columns`` (use :meth:`reserve_keys`) and rows are not
+        validated one by one. The ledger keeps their key ranges; once the seed function
+        returns, every bulk-written row is hashed over ``columns`` (the key and volatile
+        columns left out) for the undo's change check.
         """
         t = self._table(table)
         self._require_online()
@@ -250,38 +351,125 @@ class SeedContext:
         self._hash_columns(load, [c.name for c in t.c if c.name in columns and c is not key])
         load.bulk = True
         position = list(columns).index(key.name)
-        keys: list[int] = []
-        # The row the driver was last handed: the one it refused, when it refuses a
-        # value itself (a NUL byte) rather than the database.
-        last: list[Sequence[Any]] = []
-
-        def tracked() -> Iterable[Sequence[Any]]:
-            for row in rows:
-                keys.append(row[position])
-                last[:] = [row]
-                self._checksum.update(repr(tuple(row)).encode())
-                yield row
-
+        ranges: list[list[int]] = []
+        count = 0
+        progress = Progress(self.revision, t.name, None)
         started = time.perf_counter()
-        try:
-            count = self._dialect.bulk_write(t, columns, tracked())
-        except sa.exc.DBAPIError as err:
-            explained = self._dialect.explain_bulk_error(
-                self.revision,
-                t,
-                columns,
-                err,
-                last_row=last[0] if last else None,
-                last_index=len(keys) - 1,
-            )
-            if explained is None:
-                raise
-            raise explained from err
-        self._ledger.record_bulk_keys(self._run, t, keys)
+        for chunk in _chunks(rows, STREAM_CHUNK):
+            tuples = [tuple(row) for row in chunk]
+            self._checksum.update(_digest_text(tuples))
+            count += self._copy(t, columns, tuples, first_index=count)
+            _add_ranges(ranges, [row[position] for row in tuples])
+            progress.advance(len(tuples))
+        progress.close()
+        self._ledger.record_bulk_ranges(self._run, t, ranges)
         load.seconds += time.perf_counter() - started
         load.rows += count
         log.info("seed %s: %d rows into %s (bulk)", self.revision, count, t.name)
         return count
+
+    def _why_not_copy(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> str | None:
+        """Why ``rows`` cannot go into ``table`` by COPY here, or None when they can."""
+        if not self._dialect.can_copy:
+            return f"{self._dialect.name} has no COPY"
+        if self.offline:
+            return "--sql renders INSERT statements"
+        if single_integer_key(table) is None:
+            return "the table's key is not one integer column (COPY rows are keyed by ranges)"
+        names = set(rows[0]) if rows else set()
+        for name in sorted(names & set(table.c.keys())):
+            if not isinstance(table.c[name].type, _COPY_SAFE):
+                return f"column {name} ({table.c[name].type}) needs SQL around its values"
+        if any(isinstance(v, sa.ClauseElement) for row in rows for v in row.values()):
+            return "a value is an SQL expression"
+        return None
+
+    def _stream(
+        self,
+        table: sa.Table,
+        first: list[Mapping[str, Any]],
+        rest: Iterator[list[Mapping[str, Any]]],
+        expected: int | None,
+    ) -> int:
+        """Load chunks of rows by COPY, reserving the keys they lack chunk by chunk."""
+        load = self._load(table)
+        key = single_integer_key(table)
+        assert key is not None  # _why_not_copy checked it
+        columns = validate_rows(self.revision, table, first)
+        given = key.name in columns
+        names = set(columns)
+        pick = operator.itemgetter(*columns)
+        single = len(columns) == 1
+        self._hash_columns(load, [name for name in columns if name != key.name])
+        load.bulk = True
+        written = columns if given else [key.name, *columns]
+        key_at = columns.index(key.name) if given else 0
+        ranges: list[list[int]] = []
+        count = 0
+        progress = Progress(self.revision, table.name, expected)
+        started = time.perf_counter()
+        for chunk in itertools.chain([first], rest):
+            for index, row in enumerate(chunk, start=count):
+                # The first chunk was validated in full; later ones only for shape: the
+                # database checks their values (and the error names the row it refused).
+                if row.keys() != names:
+                    raise SeedDataError(
+                        f"sets columns {sorted(row)} but row 0 sets {sorted(names)}; "
+                        "give every row of one call the same columns",
+                        revision=self.revision,
+                        table=table.name,
+                        row_index=index,
+                    )
+            values = [(pick(row),) if single else pick(row) for row in chunk]
+            self._checksum.update(_digest_text(values))
+            if given:
+                keys: Sequence[int] = [row[key_at] for row in values]
+                tuples = values
+            else:
+                keys = self.reserve_keys(table, len(values))
+                tuples = [(k, *row) for k, row in zip(keys, values, strict=True)]
+            count += self._copy(table, written, tuples, first_index=count)
+            _add_ranges(ranges, keys)
+            progress.advance(len(tuples))
+        progress.close()
+        self._ledger.record_bulk_ranges(self._run, table, ranges)
+        load.seconds += time.perf_counter() - started
+        load.rows += count
+        log.info("seed %s: %d rows into %s (COPY)", self.revision, count, table.name)
+        return count
+
+    def _copy(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        *,
+        first_index: int,
+    ) -> int:
+        """One COPY of ``rows``; a refusal becomes an error naming the row and column."""
+        handed = [0]  # how many rows the driver was given: the last one may be the culprit
+
+        def tracked() -> Iterator[tuple[Any, ...]]:
+            for row in rows:
+                handed[0] += 1
+                yield row
+
+        try:
+            return self._dialect.bulk_write(table, columns, tracked())
+        except sa.exc.DBAPIError as err:
+            last = handed[0] - 1
+            explained = self._dialect.explain_bulk_error(
+                self.revision,
+                table,
+                columns,
+                err,
+                last_row=rows[last] if last >= 0 else None,
+                last_index=first_index + last,
+                first_index=first_index,
+            )
+            if explained is None:
+                raise
+            raise explained from err
 
     def load(self, rows_by_table: Mapping[sa.Table | str, Sequence[Mapping[str, Any]]]) -> None:
         """Insert rows of several tables in foreign-key order, cycles included.
@@ -439,14 +627,19 @@ class SeedContext:
         return hashed
 
     def _write(
-        self, table: sa.Table, rows: list[Mapping[str, Any]], *, conflict_on: list[str] | None
+        self,
+        table: sa.Table,
+        rows: list[Mapping[str, Any]],
+        *,
+        conflict_on: list[str] | None,
+        offset: int = 0,
     ) -> int | None:
         load = self._load(table)
         if not rows:
             return 0
         started = time.perf_counter()
         try:
-            return self._write_rows(table, load, rows, conflict_on=conflict_on)
+            return self._write_rows(table, load, rows, conflict_on=conflict_on, offset=offset)
         finally:
             load.seconds += time.perf_counter() - started
 
@@ -457,16 +650,19 @@ class SeedContext:
         rows: list[Mapping[str, Any]],
         *,
         conflict_on: list[str] | None,
+        offset: int = 0,
     ) -> int | None:
-        columns = validate_rows(self.revision, table, rows)
+        columns = validate_rows(self.revision, table, rows, offset=offset)
         hashed = self._hash_columns(load, columns)
         inserted: int | None = 0
         size = rows_per_statement(len(columns))
         for start in range(0, len(rows), size):
             batch = rows[start : start + size]
-            for row in batch:
-                canonical = sorted((name, _canonical(value)) for name, value in row.items())
-                self._checksum.update(repr(canonical).encode())
+            # Values in table order, as the COPY path sums them: the checksum does not
+            # depend on the way the rows went in.
+            self._checksum.update(
+                _digest_text([tuple(_canonical(row[c]) for c in columns) for row in batch])
+            )
             try:
                 count = self._ledger.insert_recorded(
                     self._run,
@@ -478,11 +674,11 @@ class SeedContext:
                 )
             except sa.exc.IntegrityError as err:
                 raise self._dialect.explain_integrity_error(
-                    self.revision, table, batch, err, offset=start
+                    self.revision, table, batch, err, offset=offset + start
                 ) from err
             except sa.exc.DBAPIError as err:
                 explained = self._dialect.explain_write_error(
-                    self.revision, table, batch, err, offset=start
+                    self.revision, table, batch, err, offset=offset + start
                 )
                 if explained is None:
                     raise

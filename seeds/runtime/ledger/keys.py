@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from seeds.dialects import Dialect
 from seeds.dialects.base import (
     columns_in,
+    hash_number,
     python_key_checksum,
     python_row_hash,
     single_integer_key,
@@ -30,8 +31,6 @@ from seeds.dialects.base import (
 from seeds.errors import LedgerDamaged, OfflineUnsupported
 from seeds.runtime.ledger.tables import (
     HASH_BLOCK,
-    HASH_WIDTH,
-    NO_ROW,
     Status,
     ledger,
     ledger_hashes,
@@ -262,19 +261,15 @@ class KeyRecords:
             found += len(current)
         return found
 
-    def record_bulk_keys(
-        self, run: RunRef, table: sa.Table, keys: Iterator[int] | Sequence[int]
+    def record_bulk_ranges(
+        self, run: RunRef, table: sa.Table, ranges: Sequence[Sequence[int]]
     ) -> None:
-        """Record the keys of bulk-written rows as ranges (no value hashes)."""
-        ranges: list[dict[str, Any]] = []
-        for key in sorted(keys):
-            if ranges and ranges[-1]["last_key"] == key - 1:
-                ranges[-1]["last_key"] = key
-            else:
-                ranges.append({"table_name": table.name, "first_key": key, "last_key": key})
+        """Record the keys of bulk-written rows as [first, last] ranges (hashed later,
+        by :meth:`hash_bulk_rows`)."""
+        rows = [{"table_name": table.name, "first_key": r[0], "last_key": r[1]} for r in ranges]
         statement = ledger_keys.insert().values(ledger_id=run.ref)
-        for start in range(0, len(ranges), 5_000):
-            self.dialect.execute(statement, ranges[start : start + 5_000])
+        for start in range(0, len(rows), 5_000):
+            self.dialect.execute(statement, rows[start : start + 5_000])
 
     def hash_bulk_rows(self, run: RunRef, table: sa.Table, hashed: Sequence[str]) -> int:
         """Hash every row the run bulk-wrote into ``table``; return how many keys it covered.
@@ -287,12 +282,18 @@ class KeyRecords:
         key = single_integer_key(table)
         assert key is not None  # bulk() accepts only tables with one integer key
         server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
-        if server_hash is not None:
-            blocks = self._bulk_blocks(run.ref, table).subquery("blocks")
-            keys = sa.func.generate_series(blocks.c.first_key, blocks.c.last_key)
-            each = keys.table_valued("k").render_derived()
-            packed = self.dialect.packed_hashes(server_hash, each.c.k, HASH_WIDTH)
-        if server_hash is not None and packed is not None:
+        blocks = self._bulk_blocks(run.ref, table).subquery("blocks")
+        keys = sa.func.generate_series(blocks.c.first_key, blocks.c.last_key)
+        each = keys.table_valued("k").render_derived()
+        packed = (
+            None
+            if server_hash is None
+            # A key with no row hashes as NULL, never as the hash of a row of NULLs.
+            else self.dialect.packed_hashes(
+                sa.case((key.is_(None), sa.null()), else_=server_hash), each.c.k
+            )
+        )
+        if packed is not None:
             per_block = (
                 sa.select(packed)
                 .select_from(each.outerjoin(table, key == each.c.k))
@@ -360,15 +361,17 @@ class KeyRecords:
             .where(*self._is_bulk_range(ref, table))
         )
 
-    def _python_block(self, table: sa.Table, hashed: Sequence[str], first: int, last: int) -> str:
+    def _python_block(
+        self, table: sa.Table, hashed: Sequence[str], first: int, last: int
+    ) -> list[int | None]:
         """The packed hashes of keys ``first`` .. ``last``, computed here."""
         key = single_integer_key(table)
         assert key is not None
         rows = self.dialect.run(
             sa.select(key, *(table.c[n] for n in hashed)).where(key.between(first, last))
         )
-        found = {row[0]: python_row_hash(row[1:])[:HASH_WIDTH] for row in rows}
-        return "".join(found.get(n, NO_ROW) for n in range(first, last + 1))
+        found = {row[0]: hash_number(python_row_hash(row[1:])) for row in rows}
+        return [found.get(n) for n in range(first, last + 1)]
 
     def refresh_hashes(self, run: RunRef, table: sa.Table, hashed: Sequence[str]) -> None:
         """Re-hash recorded rows after the seed itself updated them (cycle loads)."""
@@ -455,25 +458,27 @@ class KeyRecords:
         """The keys of bulk-loaded rows whose values no longer hash as recorded: a
         SELECT where the server hashes, else the keys found block by block in Python.
 
-        Each row meets its block through the key range and reads its own hash at its
-        offset in the block, so the comparison is set-based and never one per row.
+        Each block's array is unnested once and its n-th hash meets the row keyed
+        first_key + n - 1, so the comparison is set-based and never one per row.
         """
         key = single_integer_key(table)
         h = ledger_hashes.c
         if key is None:
             return iter(())
         server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
-        in_block = sa.and_(
-            h.ledger_id == ref, h.table_name == table.name, key.between(h.first_key, h.last_key)
-        )
-        if server_hash is not None:
-            # substr takes an int: a block is HASH_BLOCK keys, so the offset fits.
-            offset = sa.cast((key - h.first_key) * HASH_WIDTH + 1, sa.Integer)
-            stored = sa.func.substr(h.hashes, offset, HASH_WIDTH)
+        stored = self.dialect.unpacked(h.hashes)
+        if server_hash is not None and stored is not None:
+            now = self.dialect.hash_number(server_hash)
             return (
                 sa.select(key)
-                .select_from(table.join(ledger_hashes, in_block))
-                .where(stored != sa.func.left(server_hash, HASH_WIDTH))
+                .select_from(ledger_hashes)
+                .join(stored, sa.true())
+                .join(table, key == h.first_key + stored.c.n - 1)
+                .where(
+                    h.ledger_id == ref,
+                    h.table_name == table.name,
+                    stored.c.hash.is_distinct_from(now),
+                )
             )
         return self._changed_bulk_in_python(table, ref, hashed)
 
@@ -488,10 +493,9 @@ class KeyRecords:
         ).all()
         for first, last, stored in blocks:
             now = self._python_block(table, hashed, first, last)
-            for offset in range(0, len(stored), HASH_WIDTH):
-                was, is_ = stored[offset : offset + HASH_WIDTH], now[offset : offset + HASH_WIDTH]
-                if is_ != NO_ROW and is_ != was:
-                    yield (first + offset // HASH_WIDTH,)
+            for offset, (was, is_) in enumerate(zip(stored, now, strict=True)):
+                if is_ is not None and is_ != was:
+                    yield (first + offset,)
 
     def null_recorded(self, ledger_id: int, table: sa.Table, columns: Sequence[str]) -> None:
         """Set ``columns`` to NULL in the rows the run inserted (a cycle's nullable key,

@@ -14,8 +14,8 @@ path):
   hold one hash row per bulk key (``last_key`` NULL, so only the ranges count as the
   key set).
 - ``seed_ledger_hashes``: the value hashes of bulk-loaded rows, packed: one row per
-  block of consecutive keys holding a fixed-width hash per key, in key order. A
-  million rows make a few hundred ledger rows, not a million.
+  block of consecutive keys holding an array of one 64-bit hash per key, in key
+  order. A million rows make a few hundred ledger rows, not a million.
 - ``seed_ledger_events``: database-level facts: the environment the database was
   first seeded under (its stamp), every protection override, copy marks, completed
   anonymize runs and re-stamps of anonymized copies.
@@ -30,6 +30,7 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 metadata = sa.MetaData()
 
@@ -108,10 +109,8 @@ ledger_keys = sa.Table(
 )
 
 
-# Hex digits kept per bulk row (64 bits of its md5), and the mark of a key with no row.
-HASH_WIDTH = 16
-NO_ROW = "-" * HASH_WIDTH
-# Keys per packed hash row: a 64 KiB text, compared one block at a time.
+# Keys per packed hash row: an array of 4096 64-bit numbers (32 KiB), unnested once per
+# block when the undo compares (a text sliced per row would be read whole per row).
 HASH_BLOCK = 4096
 
 ledger_hashes = sa.Table(
@@ -126,9 +125,13 @@ ledger_hashes = sa.Table(
     sa.Column("table_name", sa.String(128), nullable=False),
     sa.Column("first_key", sa.BigInteger, nullable=False),
     sa.Column("last_key", sa.BigInteger, nullable=False),
-    # HASH_WIDTH hex digits per key from first_key to last_key (NO_ROW where the seed
-    # left no row), so key k's hash starts at (k - first_key) * HASH_WIDTH.
-    sa.Column("hashes", sa.Text, nullable=False),
+    # The first 64 bits of each key's row hash from first_key to last_key, in key
+    # order (NULL where the seed left no row): a bigint[] on PostgreSQL, JSON elsewhere.
+    sa.Column(
+        "hashes",
+        JsonText().with_variant(ARRAY(sa.BigInteger), "postgresql"),
+        nullable=False,
+    ),
     sa.Index("ix_seed_ledger_hashes_ledger_id", "ledger_id", "table_name"),
 )
 
