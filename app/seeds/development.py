@@ -15,7 +15,8 @@ the same world.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +43,15 @@ METRICS = {  # name: (base, daily slope, weekly amplitude)
 }
 
 
+# Projects per chunk of the planning world: each chunk's projects, members, sprints,
+# features and tasks are built and written before the next chunk is built, so memory
+# is bounded by the chunk whatever -x projects= says.
+PROJECT_CHUNK = 5_000
+# How many projects at most get their members through an ORM relationship (one
+# session.get per member), the other way an application writes an association.
+RELATIONSHIP_PROJECTS = 50
+
+
 def _with_keys(
     ctx: SeedContext, table: sa.Table, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -53,39 +63,88 @@ def _build(ctx: SeedContext, factory: type[Factory], count: int, **kw: Any) -> l
     return factory.build_batch(count, seed=ctx.parameters.seed, now=ctx.now, **kw)
 
 
-def people_and_planning(ctx: SeedContext, t: Tables) -> None:
-    """Users; projects with an owner and at least two members; sprints, features, tasks."""
-    seed, now = ctx.parameters.seed, ctx.now
-    users = _with_keys(
-        ctx, t["users"], _build(ctx, UserFactory, ctx.setting("users", 50, minimum=2))
-    )
-    ctx.insert(t["users"], users)
-    user_ids = [u["id"] for u in users]
+@dataclass
+class _Planned:
+    """How many rows of each child table earlier chunks built: positions go on."""
 
+    sprints: int = 0
+    features: int = 0
+    tasks: int = 0
+
+
+def people_and_planning(ctx: SeedContext, t: Tables) -> None:
+    """Users; projects with an owner and at least two members; sprints, features, tasks.
+
+    Users stream from the factory straight into the loader (COPY at scale), keyed by
+    a reserved range; projects and everything under them are built and written one
+    chunk of projects at a time.
+    """
+    seed, now = ctx.parameters.seed, ctx.now
+    user_count = ctx.setting("users", 50, minimum=2)
+    user_ids = ctx.reserve_keys(t["users"], user_count)
+    users = UserFactory.iter_batch(user_count, seed=seed, now=now)
+    ctx.insert(
+        t["users"],
+        ({"id": key, **row} for key, row in zip(user_ids, users, strict=True)),
+        expected=user_count,
+    )
     project_count = ctx.setting("projects", 20)
-    projects = _build(ctx, ProjectFactory, project_count)
-    for index, project in enumerate(projects):
-        project["owner_id"] = ctx.random("projects.owner", index).choice(user_ids)
+    # Half the projects (at most RELATIONSHIP_PROJECTS) get their members through an
+    # ORM relationship, the rest through the association table: both common ways.
+    by_relationship = min(project_count // 2, RELATIONSHIP_PROJECTS)
+    planned = _Planned()
+    for first in range(0, project_count, PROJECT_CHUNK):
+        count = min(PROJECT_CHUNK, project_count - first)
+        _plan_chunk(ctx, t, first, count, user_ids, by_relationship, planned)
+
+
+def _plan_chunk(
+    ctx: SeedContext,
+    t: Tables,
+    first: int,
+    count: int,
+    user_ids: Sequence[int],
+    by_relationship: int,
+    planned: _Planned,
+) -> None:
+    """Projects ``first`` .. ``first + count - 1`` and their members, sprints, features
+    and tasks."""
+    seed, now = ctx.parameters.seed, ctx.now
+    projects = ProjectFactory.build_batch(count, seed=seed, now=now, start=first)
+    for position, project in enumerate(projects, start=first):
+        project["owner_id"] = user_ids[
+            ctx.random("projects.owner", position).randrange(len(user_ids))
+        ]
     projects = _with_keys(ctx, t["projects"], projects)
     ctx.insert(t["projects"], projects)
 
-    members = _choose_members(ctx, projects, user_ids)
-    # Both common ways: half the projects through the association table,
-    # half through an ORM relationship (on the frozen tables, not app.models).
-    half = len(projects) // 2
-    by_table = [m for m in members if m["project_id"] in {p["id"] for p in projects[:half]}]
-    by_relationship = [m for m in members if m not in by_table]
-    ctx.insert(t["project_members"], by_table)
-    _members_through_relationship(ctx, t, by_relationship)
+    members = _choose_members(ctx, projects, first, user_ids)
+    through_orm = {p["id"] for p in projects[: max(0, by_relationship - first)]}
+    ctx.insert(t["project_members"], [m for m in members if m["project_id"] not in through_orm])
+    if through_orm:
+        _members_through_relationship(
+            ctx, t, [m for m in members if m["project_id"] in through_orm]
+        )
 
-    sprints = _with_keys(
-        ctx,
-        t["sprints"],
-        SprintFactory.children(projects, fk="project_id", per_parent=(2, 4), seed=seed, now=now),
+    sprints = SprintFactory.children(
+        projects,
+        fk="project_id",
+        per_parent=(2, 4),
+        seed=seed,
+        now=now,
+        first_parent=first,
+        start=planned.sprints,
     )
+    sprints = _with_keys(ctx, t["sprints"], sprints)
     ctx.insert(t["sprints"], sprints)
     features = FeatureFactory.children(
-        sprints, fk="sprint_id", per_parent=(1, 3), seed=seed, now=now
+        sprints,
+        fk="sprint_id",
+        per_parent=(1, 3),
+        seed=seed,
+        now=now,
+        first_parent=planned.sprints,
+        start=planned.features,
     )
     project_of_sprint = {s["id"]: s["project_id"] for s in sprints}
     for feature in features:
@@ -96,27 +155,41 @@ def people_and_planning(ctx: SeedContext, t: Tables) -> None:
     members_of: dict[int, list[int]] = {}
     for m in members:
         members_of.setdefault(m["project_id"], []).append(m["user_id"])
-    tasks = TaskFactory.children(features, fk="feature_id", per_parent=(2, 5), seed=seed, now=now)
+    tasks = TaskFactory.children(
+        features,
+        fk="feature_id",
+        per_parent=(2, 5),
+        seed=seed,
+        now=now,
+        first_parent=planned.features,
+        start=planned.tasks,
+    )
     project_of_feature = {f["id"]: f["project_id"] for f in features}
-    for position, task in enumerate(tasks):
+    for position, task in enumerate(tasks, start=planned.tasks):
         # Assignees are members of the task's own project, or nobody.
         team = members_of[project_of_feature[task["feature_id"]]]
         stream = ctx.random("tasks.assignee", position)
         task["assignee_id"] = stream.choice([*team, None])
     ctx.insert(t["tasks"], tasks)
+    planned.sprints += len(sprints)
+    planned.features += len(features)
+    planned.tasks += len(tasks)
 
 
 def _choose_members(
-    ctx: SeedContext, projects: list[dict[str, Any]], user_ids: list[int]
+    ctx: SeedContext, projects: list[dict[str, Any]], first: int, user_ids: Sequence[int]
 ) -> list[dict[str, Any]]:
     members = []
-    for position, project in enumerate(projects):
+    for position, project in enumerate(projects, start=first):
         stream = ctx.random("project_members", position)
-        others = [u for u in user_ids if u != project["owner_id"]]
-        chosen = stream.sample(others, k=min(len(others), stream.randint(1, 4)))
+        wanted = stream.randint(1, 4)
+        # Sampled from the key range itself (a million users are not listed per
+        # project); one more than wanted, so dropping the owner still leaves enough.
+        drawn = stream.sample(user_ids, k=min(len(user_ids), wanted + 1))
+        chosen = [u for u in drawn if u != project["owner_id"]][:wanted]
         team = [project["owner_id"], *chosen]  # the owner is a member too: >= 2 members
-        for position, user_id in enumerate(team):
-            role = "owner" if position == 0 else "member"
+        for index, user_id in enumerate(team):
+            role = "owner" if index == 0 else "member"
             members.append({"project_id": project["id"], "user_id": user_id, "role": role})
     return members
 
