@@ -254,8 +254,8 @@ def stores(ctx: SeedContext, t: Tables) -> None:
 
     Online the rows go in by COPY and the server buffers every service area in one
     UPDATE; a world of 100,000 stores takes seconds, not minutes. Offline (``--sql``)
-    there is no COPY and no key to reserve, so each row is an INSERT carrying its
-    polygon's SQL.
+    there is no COPY and no key to reserve, so the rows go through ``ctx.insert``
+    with each service area as SQL the server evaluates when the script runs.
     """
     from app.seeds.cities import CITIES
     from seeds import geo, spread
