@@ -604,3 +604,59 @@ def test_copy_takes_point_and_coerce_output_as_they_are(
     ]
     project.downgrade("s1")
     assert rows(engine, "stores") == []
+
+
+# -- the reference app's stores() on both of its paths ---------------------------------
+SCHEMA_APP_STORES = SCHEMA_STORES.replace(
+    'sa.Column("name", sa.String(200), nullable=False, unique=True),',
+    'sa.Column("name", sa.String(200), nullable=False, unique=True),\n'
+    '        sa.Column("city", sa.String(100), nullable=False),',
+)
+
+SEED_APP_STORES = """
+from geoalchemy2 import Geometry
+
+from app.seeds import development
+
+_meta = sa.MetaData()
+stores = sa.Table(
+    "stores", _meta,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("city", sa.String(100), nullable=False),
+    sa.Column("location", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+    sa.Column("service_area", Geometry("POLYGON", srid=4326, spatial_index=False),
+              nullable=False),
+)
+
+
+@seed(environments=["testing"], tables=[stores])
+def upgrade(ctx: SeedContext) -> None:
+    development.stores(ctx, ctx.tables)
+
+
+downgrade = upgrade.downgrade
+"""
+
+
+def test_offline_sql_renders_the_app_stores_as_inserts(project: SeedProject) -> None:
+    # --sql can neither COPY nor reserve keys: stores() falls back to inserts whose
+    # service areas are SQL, the same text every time.
+    project.revision("s1", SCHEMA_APP_STORES)
+    project.revision("s2", SEED_APP_STORES)
+    env = {
+        "DATABASE_URL": "postgresql://nowhere.invalid/db",
+        "APP_ENV": "testing",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    first = run_cli(
+        "alembic", "-x", "stores=7", "upgrade", "head", "--sql", env=env, cwd=project.root
+    )
+    second = run_cli(
+        "alembic", "-x", "stores=7", "upgrade", "head", "--sql", env=env, cwd=project.root
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout == second.stdout
+    assert first.stdout.count("CAST(ST_Buffer(CAST(ST_SetSRID(ST_MakePoint(") == 7
+    assert "COPY" not in first.stdout
+    assert "'Berlin #1'" in first.stdout and "'Madrid #1'" in first.stdout

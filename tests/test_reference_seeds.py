@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -97,6 +98,53 @@ def test_counts_come_from_config_and_x(migrator: Migrator, engine: sa.Engine) ->
     assert _count(engine, "projects") == 3
     assert _count(engine, "workflow_items") == 8
     assert [r for r in _app_rules(engine) if not r.passed] == []
+
+
+def _stores(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
+    query = sa.text(
+        "SELECT name, city, ST_AsEWKT(location), ST_AsEWKT(service_area) FROM stores ORDER BY id"
+    )
+    with engine.connect() as conn:
+        return {row[0]: tuple(row) for row in conn.execute(query)}
+
+
+def test_a_stores_total_is_spread_over_the_cities_and_undone_exactly(
+    migrator: Migrator, engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    migrator.upgrade("0008", env="development")
+    default = _stores(engine)
+    migrator.downgrade("0007", env="development")
+
+    # 95 over 30 cities: the first five get 4, the others 3; a store is the same
+    # store whatever the total (its stream is keyed by city and position).
+    migrator.upgrade("0008", env="development", stores="95")
+    spread = _stores(engine)
+    per_city: dict[str, int] = {}
+    for _, city, _, _ in spread.values():
+        per_city[city] = per_city.get(city, 0) + 1
+    assert len(spread) == 95
+    assert sorted(per_city.values()) == [3] * 25 + [4] * 5
+    assert {name: spread[name] for name in default} == default
+    with engine.connect() as conn:
+        [record] = [r for r in ledger.Ledger.on(conn).history() if r.status == "applied"][-1:]
+        empty = conn.scalar(sa.text("SELECT count(*) FROM stores WHERE ST_IsEmpty(service_area)"))
+    assert record.row_counts["stores"] == 95
+    assert empty == 0
+    assert [r for r in _app_rules(engine) if not r.passed] == []
+
+    with engine.begin() as conn:  # an application row: the undo must be a keyed delete
+        conn.execute(
+            sa.text(
+                "INSERT INTO stores (name, city, location, service_area)"
+                " SELECT 'app', city, location, service_area FROM stores ORDER BY id LIMIT 1"
+            )
+        )
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        migrator.downgrade("0007", env="development")
+    assert not [r for r in caplog.records if "changed since" in r.getMessage()]
+    assert any("keyed delete" in r.getMessage() for r in caplog.records)
+    assert list(_stores(engine)) == ["app"]
 
 
 def test_verification_catches_a_broken_dataset(migrator: Migrator, engine: sa.Engine) -> None:

@@ -55,7 +55,12 @@ def no_orphans(conn: Connection) -> Iterator[str]:
 @rule("seeded counts are the configured ones")
 def counts_as_configured(conn: Connection) -> Iterator[str]:
     # Each applied seed keeps the settings it ran with (config and -x) in the ledger.
-    expected = {"users": "users", "projects": "projects", "workflow_items": "workflow_items"}
+    expected = {
+        "users": "users",
+        "projects": "projects",
+        "workflow_items": "workflow_items",
+        "stores": "stores",
+    }
     for record in applied_runs(conn):
         used = record.undo.get("settings", {})
         for table, setting in expected.items():

@@ -183,8 +183,6 @@ def metre_buffer(lon: float, lat: float, metres: float, srid: int = WGS84) -> sa
     Raises:
         GeometryError: a bad coordinate or radius, or an SRID that is not lon/lat.
     """
-    from geoalchemy2 import Geography, Geometry
-
     _check_srid(srid)
     if srid not in GEOGRAPHIC_SRIDS:
         raise GeometryError(
@@ -204,9 +202,45 @@ def metre_buffer(lon: float, lat: float, metres: float, srid: int = WGS84) -> sa
         sa.func.ST_MakePoint(sa.literal(x, sa.Float), sa.literal(y, sa.Float)),
         sa.literal(srid, sa.Integer),
     )
-    area = sa.func.ST_Buffer(
-        sa.cast(centre, Geography(geometry_type=None)), sa.literal(radius, sa.Float)
-    )
+    return metre_buffer_of(centre, sa.literal(radius, sa.Float), srid)
+
+
+def metre_buffer_of(
+    location: sa.ColumnElement[Any], metres: sa.ColumnElement[Any], srid: int = WGS84
+) -> sa.ColumnElement[Any]:
+    """:func:`metre_buffer` over SQL values: the polygon ``metres`` around ``location``.
+
+    For computing many areas in one statement on the server, from points already in
+    a table (``location`` a Point column, ``metres`` a column or a bound value)::
+
+        area = geo.metre_buffer_of(stores.c.location, radii.c.metres)
+        sa.update(stores).values(service_area=area).where(stores.c.id == radii.c.id)
+
+    The SQL is ``CAST(ST_Buffer(CAST(location AS geography), metres) AS
+    geometry(POLYGON, srid))``, the same as :func:`metre_buffer` builds for one
+    point, so both give the same polygon for the same point and radius. Nothing is
+    checked here: the values are the server's, and the cast makes it refuse a
+    result of another type or SRID.
+
+    Args:
+        location: A Point expression in a lon/lat SRID.
+        metres: The radius in metres.
+        srid: The lon/lat SRID of ``location`` (see :data:`GEOGRAPHIC_SRIDS`).
+
+    Raises:
+        GeometryError: an SRID that is not lon/lat.
+    """
+    from geoalchemy2 import Geography, Geometry
+
+    _check_srid(srid)
+    if srid not in GEOGRAPHIC_SRIDS:
+        raise GeometryError(
+            f"cannot buffer in metres in SRID {srid}: it is not a lon/lat SRID "
+            f"({sorted(GEOGRAPHIC_SRIDS)})",
+            value=srid,
+            subject="metre_buffer_of",
+        )
+    area = sa.func.ST_Buffer(sa.cast(location, Geography(geometry_type=None)), metres)
     return sa.cast(area, Geometry("POLYGON", srid=srid, spatial_index=False))
 
 
