@@ -53,6 +53,15 @@ class SequenceState:
     start: int
 
 
+@dataclass(frozen=True)
+class DeferredIndex:
+    """A secondary index dropped for a big load, as the database defined it."""
+
+    name: str
+    definition: str  # CREATE [UNIQUE] INDEX ..., as the database prints it
+    constraint: str | None  # the UNIQUE constraint it backed, re-attached after the build
+
+
 def python_row_hash(values: Iterable[object]) -> str:
     """A stable hash of a row's values, the same on every machine."""
     text = json.dumps([_jsonable(v) for v in values], separators=(",", ":"))
@@ -426,6 +435,15 @@ class Dialect:
             conn.execute(statement, batch)
             count += len(batch)
         return count
+
+    def defer_indexes(self, table: sa.Table) -> list[DeferredIndex]:
+        """Drop ``table``'s secondary indexes for a big load into it (it is empty) and
+        return what :meth:`restore_indexes` needs; [] where nothing is deferred."""
+        return []
+
+    def restore_indexes(self, table: sa.Table, deferred: Sequence[DeferredIndex]) -> None:
+        """Build the deferred indexes again (one sorted pass each) and refresh the
+        planner's statistics of ``table``."""
 
     def reserve_keys(
         self, table: sa.Table, count: int, *, sequence: SequenceState | None, reserved_to: int = 0

@@ -23,6 +23,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateSchema
 
 from seeds.dialects.base import (
+    DeferredIndex,
     Dialect,
     Row,
     SequenceState,
@@ -54,6 +55,81 @@ class Truncate(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
 def _compile_truncate(element: Truncate, compiler: SQLCompiler, **kw: Any) -> str:
     names = ", ".join(compiler.preparer.format_table(t) for t in element.tables)
     return f"TRUNCATE {names} RESTART IDENTITY CASCADE"
+
+
+class DropIndexOrConstraint(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``DROP INDEX i`` or ``ALTER TABLE t DROP CONSTRAINT c``; names quoted."""
+
+    inherit_cache = False
+
+    def __init__(self, table: sa.Table, index: str, constraint: str | None) -> None:
+        self.table = table
+        self.index = index
+        self.constraint = constraint
+
+
+@compiles(DropIndexOrConstraint, "postgresql")
+def _compile_drop_index(element: DropIndexOrConstraint, compiler: SQLCompiler, **kw: Any) -> str:
+    preparer = compiler.preparer
+    if element.constraint is not None:
+        table = preparer.format_table(element.table)
+        return f"ALTER TABLE {table} DROP CONSTRAINT {preparer.quote(element.constraint)}"
+    index = sa.table(element.index, schema=element.table.schema)
+    return f"DROP INDEX {preparer.format_table(index)}"
+
+
+class UniqueUsingIndex(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i``; names quoted."""
+
+    inherit_cache = False
+
+    def __init__(self, table: sa.Table, constraint: str, index: str) -> None:
+        self.table = table
+        self.constraint = constraint
+        self.index = index
+
+
+@compiles(UniqueUsingIndex, "postgresql")
+def _compile_unique_using(element: UniqueUsingIndex, compiler: SQLCompiler, **kw: Any) -> str:
+    preparer = compiler.preparer
+    return (
+        f"ALTER TABLE {preparer.format_table(element.table)} ADD CONSTRAINT "
+        f"{preparer.quote(element.constraint)} UNIQUE USING INDEX {preparer.quote(element.index)}"
+    )
+
+
+class Analyze(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``ANALYZE t``: the planner's statistics, after a big load."""
+
+    inherit_cache = False
+
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+
+
+@compiles(Analyze, "postgresql")
+def _compile_analyze(element: Analyze, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"ANALYZE {compiler.preparer.format_table(element.table)}"
+
+
+_pg_index = sa.table(
+    "pg_index",
+    sa.column("indexrelid", sa.Integer),
+    sa.column("indrelid", sa.Integer),
+    sa.column("indisprimary", sa.Boolean),
+    schema="pg_catalog",
+)
+_pg_constraint = sa.table(
+    "pg_constraint",
+    sa.column("conname", sa.Text),
+    sa.column("conindid", sa.Integer),
+    sa.column("contype", sa.Text),
+    sa.column("condeferrable", sa.Boolean),
+    schema="pg_catalog",
+)
+_pg_class = sa.table(
+    "pg_class", sa.column("oid", sa.Integer), sa.column("relname", sa.Text), schema="pg_catalog"
+)
 
 
 class SetConstraints(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
@@ -580,6 +656,42 @@ class PostgresDialect(Dialect):
                 str(statement.as_string(raw)), None, err, psycopg.Error, connection_invalidated=lost
             ) from err
         return count
+
+    def defer_indexes(self, table: sa.Table) -> list[DeferredIndex]:
+        # As pg_restore does: a secondary index built once over the loaded rows is a
+        # sorted pass; kept during the load, it takes a random insert per row. An index
+        # backing a constraint something else depends on (a foreign key's target, an
+        # exclusion or deferrable constraint) stays.
+        i, c = _pg_index.c, _pg_constraint.c
+        relation = sa.cast(_qualified(self.sa_dialect, table), REGCLASS)
+        owner = sa.select(c.conname).where(c.conindid == i.indexrelid, c.contype == "u")
+        blocked = sa.exists().where(
+            c.conindid == i.indexrelid,
+            sa.or_(c.contype.in_(["f", "x", "p"]), c.condeferrable),
+        )
+        query = (
+            sa.select(
+                _pg_class.c.relname,
+                sa.func.pg_get_indexdef(i.indexrelid),
+                owner.scalar_subquery(),
+            )
+            .join_from(_pg_index, _pg_class, _pg_class.c.oid == i.indexrelid)
+            .where(i.indrelid == relation, sa.not_(i.indisprimary), ~blocked)
+            .order_by(_pg_class.c.relname)
+        )
+        deferred = [DeferredIndex(*row) for row in self.connection.execute(query)]
+        for index in deferred:
+            self.execute(DropIndexOrConstraint(table, index.name, index.constraint))
+        return deferred
+
+    def restore_indexes(self, table: sa.Table, deferred: Sequence[DeferredIndex]) -> None:
+        for index in deferred:
+            # The database's own definition of the index, as it printed it: no text
+            # of ours goes into it.
+            self.connection.exec_driver_sql(index.definition)
+            if index.constraint is not None:
+                self.execute(UniqueUsingIndex(table, index.constraint, index.name))
+        self.execute(Analyze(table))
 
     def reserve_keys(
         self, table: sa.Table, count: int, *, sequence: SequenceState | None, reserved_to: int = 0

@@ -25,8 +25,9 @@ import sqlalchemy as sa
 
 from seeds.data.streams import Streams
 from seeds.dialects import canonical_sql
-from seeds.dialects.base import rows_per_statement, single_integer_key
+from seeds.dialects.base import DeferredIndex, rows_per_statement, single_integer_key
 from seeds.errors import ConfigurationError, OfflineUnsupported, SeedDataError
+from seeds.runtime.environment import Environment
 from seeds.runtime.ordering import load_order
 from seeds.runtime.progress import Progress
 from seeds.runtime.validation import validate_rows
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from seeds.dialects import SequenceState
-    from seeds.runtime.environment import Environment
     from seeds.runtime.ledger import Ledger, RunRef
     from seeds.runtime.parameters import Parameters
 
@@ -46,6 +46,9 @@ T = TypeVar("T")
 
 # Rows per chunk of a streamed insert: what a load of any size holds in memory.
 STREAM_CHUNK = 10_000
+# From this many rows expected, a load into an empty table builds the table's
+# secondary indexes after the rows are in (then ANALYZE), as pg_restore does.
+DEFER_INDEXES_FROM = 100_000
 # From this many rows a load goes by COPY (where it can): below it, multi-row INSERTs
 # with their row-by-row checks cost little and their errors are the most precise.
 COPY_FROM = 1_000
@@ -410,6 +413,7 @@ class SeedContext:
         count = 0
         progress = Progress(self.revision, table.name, expected)
         started = time.perf_counter()
+        deferred = self._defer_indexes(table, expected)
         for chunk in itertools.chain([first], rest):
             for index, row in enumerate(chunk, start=count):
                 # The first chunk was validated in full; later ones only for shape: the
@@ -434,11 +438,52 @@ class SeedContext:
             _add_ranges(ranges, keys)
             progress.advance(len(tuples))
         progress.close()
+        if deferred:
+            self._restore_indexes(table, deferred)
         self._ledger.record_bulk_ranges(self._run, table, ranges)
         load.seconds += time.perf_counter() - started
         load.rows += count
         log.info("seed %s: %d rows into %s (COPY)", self.revision, count, table.name)
         return count
+
+    def _defer_indexes(self, table: sa.Table, expected: int | None) -> list[DeferredIndex]:
+        """Drop the secondary indexes of ``table`` for a big load, when that is safe:
+        the table is empty (nobody's index is slowed for rows already there) and the
+        run is not production's. The drop and the rebuild are in the revision's
+        transaction (a failure puts the indexes back) and hold the table's lock until
+        it commits."""
+        if expected is None or expected < DEFER_INDEXES_FROM:
+            return []
+        if self.environment is Environment.PRODUCTION:
+            return []
+        if self._dialect.scalar(sa.select(sa.exists().select_from(table))):
+            return []
+        deferred = self._dialect.defer_indexes(table)
+        if deferred:
+            log.info(
+                "seed %s: %s empty, %d rows coming: building %s after the load",
+                self.revision,
+                table.name,
+                expected,
+                ", ".join(index.name for index in deferred),
+            )
+        return deferred
+
+    def _restore_indexes(self, table: sa.Table, deferred: list[DeferredIndex]) -> None:
+        started = time.perf_counter()
+        try:
+            self._dialect.restore_indexes(table, deferred)
+        except sa.exc.IntegrityError as err:
+            # A duplicate the unique index would have refused row by row: the database
+            # names the value; the row was one of this load's.
+            raise self._dialect.explain_integrity_error(self.revision, table, [], err) from err
+        log.info(
+            "seed %s: built %d indexes of %s and analyzed it in %.2f s",
+            self.revision,
+            len(deferred),
+            table.name,
+            time.perf_counter() - started,
+        )
 
     def _copy(
         self,

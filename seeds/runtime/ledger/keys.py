@@ -283,20 +283,33 @@ class KeyRecords:
         assert key is not None  # bulk() accepts only tables with one integer key
         server_hash = self.dialect.row_hash(table.c[n] for n in hashed)
         blocks = self._bulk_blocks(run.ref, table).subquery("blocks")
-        keys = sa.func.generate_series(blocks.c.first_key, blocks.c.last_key)
-        each = keys.table_valued("k").render_derived()
-        packed = (
-            None
-            if server_hash is None
-            # A key with no row hashes as NULL, never as the hash of a row of NULLs.
-            else self.dialect.packed_hashes(
+        in_block = key.between(blocks.c.first_key, blocks.c.last_key)
+        packed = None if server_hash is None else self.dialect.packed_hashes(server_hash, key)
+        if server_hash is not None and packed is not None:
+            # The block's rows through the key index, in key order: their hashes line
+            # up with the keys when every key has its row (the seed deleted none).
+            found = (
+                sa.select(packed.label("hashes"), sa.func.count().label("rows"))
+                .where(in_block)
+                .subquery("found")
+            )
+            # Otherwise key by key, a key with no row as NULL (never as the hash of a
+            # row of NULLs).
+            keys = sa.func.generate_series(blocks.c.first_key, blocks.c.last_key)
+            each = keys.table_valued("k").render_derived()
+            with_gaps = self.dialect.packed_hashes(
                 sa.case((key.is_(None), sa.null()), else_=server_hash), each.c.k
             )
-        )
-        if packed is not None:
-            per_block = (
-                sa.select(packed)
+            assert with_gaps is not None
+            by_key = (
+                sa.select(with_gaps)
                 .select_from(each.outerjoin(table, key == each.c.k))
+                .scalar_subquery()
+            )
+            size = blocks.c.last_key - blocks.c.first_key + 1
+            per_block = (
+                sa.select(sa.case((found.c.rows == size, found.c.hashes), else_=by_key))
+                .select_from(found)
                 .scalar_subquery()
             )
             record = ledger_hashes.insert().from_select(
