@@ -7,8 +7,9 @@ from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
-from seeds.dev.bench.report import TITLES
+from seeds.dev.bench.report import TITLES, ratio
 from seeds.dev.bench.results import Result, Section
 
 SEEDCHAIN = "#2a7ab0"
@@ -45,9 +46,10 @@ def _rates(ax: Axes, section: Section, results: list[Result]) -> None:
     ax.set_yticks(positions, [_label(r.strategy) for r in chosen], fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("rows/s (log scale; hatched: extrapolated)", fontsize=7)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.tick_params(axis="x", labelsize=7)
-    ax.bar_label(bars, [f" {r.rate / baseline.rate:,.1f}×" for r in chosen], fontsize=7, padding=2)
-    ax.set_xlim(right=max(r.rate for r in chosen) * 8)
+    ax.bar_label(bars, [f" {ratio(r.rate / baseline.rate)}" for r in chosen], fontsize=7)
+    ax.set_xlim(min(r.rate for r in chosen) / 4, max(r.rate for r in chosen) * 8)
 
 
 def _commands(ax: Axes, results: list[Result]) -> None:
@@ -76,7 +78,7 @@ def _commands(ax: Axes, results: list[Result]) -> None:
     )
     ax.bar_label(
         ran,
-        [f" {r.seconds / limits[r.rows].seconds:,.1f}× the limit" for r in commands],
+        [f" {ratio(r.seconds / limits[r.rows].seconds)} the limit" for r in commands],
         fontsize=7,
     )
     ax.set_yticks(positions, [f"{r.rows:,} users" for r in commands], fontsize=7)
