@@ -414,7 +414,26 @@ def restamp(environment: str, database: str, schema: str | None, as_json: bool) 
 
 
 @main.command()
-@click.option("--rows", default=100_000, show_default=True, help="Rows per strategy.")
+@click.option(
+    "--rows",
+    default=1_000_000,
+    show_default=True,
+    help="Users per strategy; N of the whole command and of the undo.",
+)
+@click.option(
+    "--large-rows",
+    default=5_000_000,
+    show_default=True,
+    help="A second N for the whole command.",
+)
+@click.option("--skip-large", is_flag=True, help="Leave the second N out (a quick run).")
+@click.option(
+    "--slow-rows",
+    default=30_000,
+    show_default=True,
+    help="Rows the slow strategies are timed on (then extrapolated).",
+)
+@click.option("--stores", default=100_000, show_default=True, help="Stores of the PostGIS section.")
 @click.option(
     "--write",
     "output",
@@ -422,25 +441,43 @@ def restamp(environment: str, database: str, schema: str | None, as_json: bool) 
     default=None,
     help="Also write the report (e.g. BENCHMARKS.md).",
 )
-def bench(rows: int, output: Path | None) -> None:
-    """Generate and load rows with every strategy, side by side, on a scratch database.
+@click.option(
+    "--chart",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also draw the chart (PNG), linked from the report.",
+)
+def bench(
+    rows: int,
+    large_rows: int,
+    skip_large: bool,
+    slow_rows: int,
+    stores: int,
+    output: Path | None,
+    chart: Path | None,
+) -> None:
+    """Generate, load, migrate and undo users every way, side by side, in one run.
 
-    Always the project-local cluster's own scratch database (created and dropped
-    here), never DATABASE_URL: the benchmark drops and creates tables.
+    Always on scratch databases of the project-local cluster (created and dropped
+    here), never DATABASE_URL: the benchmark creates and drops databases.
     """
-    from seeds.dev import benchmark
-    from seeds.dev.devdb import DevDB
+    from seeds.dev.bench import charts, harness, report
 
-    devdb = DevDB(project_root())
-    devdb.start()
-    name = "seedchain_bench"
-    devdb.drop_database(name)
-    devdb.create_database(name)
-    try:
-        results = benchmark.run(devdb.url(name), rows)
-    finally:
-        devdb.drop_database(name)
-    text = benchmark.report(results, benchmark.machine())
+    # The benchmark's progress, whatever -v says (the seeds it runs stay quiet).
+    logging.getLogger("seeds.dev.bench").setLevel(logging.INFO)
+    options = harness.Options(
+        rows=rows,
+        large_rows=None if skip_large else large_rows,
+        slow_rows=slow_rows,
+        stores=stores,
+    )
+    results, details = harness.run_local(project_root(), options)
+    link = None
+    if chart is not None:
+        charts.draw(results, details, chart)
+        folder = (output or Path.cwd() / "BENCHMARKS.md").resolve().parent
+        link = Path(os.path.relpath(chart.resolve(), folder)).as_posix()
+    text = report.markdown(results, details, options, link)
     click.echo(text)
     if output is not None:
         output.write_text(text)
