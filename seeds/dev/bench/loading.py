@@ -153,23 +153,18 @@ def seed_context(conn: sa.Connection, table: sa.Table) -> Iterator[SeedContext]:
 
 
 def seedchain_insert(engine: sa.Engine, count: int) -> None:
-    """``ctx.insert``: multi-row VALUES, keys and row hashes in the ledger, per chunk."""
+    """``ctx.insert(..., via="values")``: multi-row INSERTs recording keys and row hashes
+    in the same statements (the path of small loads, SQLite and ``--sql``)."""
     with engine.begin() as conn, seed_context(conn, users) as ctx:
         for chunk in factory_chunks(count):
-            ctx.insert(users, chunk)
+            ctx.insert(users, chunk, via="values")
 
 
 def stream_users(ctx: SeedContext, count: int) -> None:
-    """Seedchain's streaming path for ``count`` factory rows: the one place to switch.
-
-    Today ``ctx.bulk`` (keys reserved first, COPY, key ranges in the ledger); once
-    ``ctx.insert`` streams large iterables through COPY, this becomes
-    ``ctx.insert(users, itertools.chain.from_iterable(factory_chunks(count)))``.
-    """
-    keys = ctx.reserve_keys(users, count)
+    """Seedchain's streaming path for ``count`` factory rows: ``ctx.insert`` of a
+    generator, which goes by COPY in chunks with keys reserved chunk by chunk."""
     rows = itertools.chain.from_iterable(factory_chunks(count))
-    tuples = ((key, *(row[name] for name in COLUMNS)) for key, row in zip(keys, rows, strict=True))
-    ctx.bulk(users, ["id", *COLUMNS], tuples)
+    ctx.insert(users, rows, expected=count)
 
 
 def seedchain_stream(engine: sa.Engine, count: int) -> None:
