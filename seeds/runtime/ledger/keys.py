@@ -291,27 +291,19 @@ class KeyRecords:
             found = (
                 sa.select(packed.label("hashes"), sa.func.count().label("rows"))
                 .where(in_block)
-                .subquery("found")
+                .lateral("found")
             )
-            # Otherwise key by key, a key with no row as NULL (never as the hash of a
-            # row of NULLs).
-            keys = sa.func.generate_series(blocks.c.first_key, blocks.c.last_key)
-            each = keys.table_valued("k").render_derived()
-            with_gaps = self.dialect.packed_hashes(
-                sa.case((key.is_(None), sa.null()), else_=server_hash), each.c.k
+            # Otherwise key by key (an index probe each), a key with no row as NULL.
+            each = (
+                sa.func.generate_series(blocks.c.first_key, blocks.c.last_key)
+                .table_valued("k")
+                .render_derived()
             )
-            assert with_gaps is not None
-            by_key = (
-                sa.select(with_gaps)
-                .select_from(each.outerjoin(table, key == each.c.k))
-                .scalar_subquery()
-            )
+            hash_of_key = sa.select(server_hash).where(key == each.c.k).scalar_subquery()
+            with_gaps = self.dialect.packed_hashes(hash_of_key, each.c.k)
+            assert with_gaps is not None  # the dialect packed the other form
+            by_key = sa.select(with_gaps).select_from(each).scalar_subquery()
             size = blocks.c.last_key - blocks.c.first_key + 1
-            per_block = (
-                sa.select(sa.case((found.c.rows == size, found.c.hashes), else_=by_key))
-                .select_from(found)
-                .scalar_subquery()
-            )
             record = ledger_hashes.insert().from_select(
                 ["ledger_id", "table_name", "first_key", "last_key", "hashes"],
                 sa.select(
@@ -319,8 +311,8 @@ class KeyRecords:
                     sa.literal(table.name, sa.String),
                     blocks.c.first_key,
                     blocks.c.last_key,
-                    per_block,
-                ),
+                    sa.case((found.c.rows == size, found.c.hashes), else_=by_key),
+                ).select_from(blocks.join(found, sa.true())),
             )
             self.dialect.execute(record)
         else:
