@@ -100,13 +100,12 @@ class _Identities:
 
 
 def _identity(key: object) -> tuple[int, int, int]:
-    def whole(value: object) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    if whole(key):
-        return key & _MASK, 0, _POSITION  # type: ignore[operator]
-    if isinstance(key, tuple) and len(key) == 2 and whole(key[0]) and whole(key[1]):
-        return key[0] & _MASK, key[1] & _MASK, _CHILD
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key & _MASK, 0, _POSITION
+    if isinstance(key, tuple) and len(key) == 2:
+        parent, index = key
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in key):
+            return parent & _MASK, index & _MASK, _CHILD
     return derive_seed(0, repr(key)), 0, _HASHED
 
 
