@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     # "X as X" marks a re-export, so type checkers and linters see the public names.
     from seeds.data import geo as geo
     from seeds.data.factories import Choice as Choice
+    from seeds.data.factories import Chunk as Chunk
     from seeds.data.factories import Factory as Factory
     from seeds.data.factories import Lazy as Lazy
+    from seeds.data.factories import LazyColumn as LazyColumn
     from seeds.data.factories import Pool as Pool
     from seeds.data.factories import Row as Row
     from seeds.data.factories import Sequence as Sequence
@@ -75,7 +77,19 @@ _ERRORS = (
     "UnknownEnvironment",
     "UnsupportedByDialect",
 )
-_FACTORIES = ("Choice", "Factory", "Lazy", "Pool", "Row", "Sequence", "pool", "spread", "trend")
+_FACTORIES = (
+    "Choice",
+    "Chunk",
+    "Factory",
+    "Lazy",
+    "LazyColumn",
+    "Pool",
+    "Row",
+    "Sequence",
+    "pool",
+    "spread",
+    "trend",
+)
 
 _HOMES: dict[str, str] = {
     "Environment": "seeds.runtime.environment",
@@ -92,6 +106,7 @@ _HOMES: dict[str, str] = {
 __all__ = [
     "AnonymizeError",
     "Choice",
+    "Chunk",
     "ConfigurationError",
     "DevDBError",
     "Environment",
@@ -103,6 +118,7 @@ __all__ = [
     "include_object",
     "GeometryError",
     "Lazy",
+    "LazyColumn",
     "LedgerDamaged",
     "LedgerMismatch",
     "OfflineUnsupported",

@@ -23,10 +23,20 @@ DEFAULT_NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_LOCALE = "en_US"
 
 
+def _digest(seed: int, parts: tuple[object, ...]) -> bytes:
+    text = "\x1f".join([str(seed), *(str(part) for part in parts)])
+    return hashlib.sha256(text.encode()).digest()
+
+
 def derive_seed(seed: int, *parts: object) -> int:
     """A 64-bit seed from the run's seed and any identifying parts."""
-    text = "\x1f".join([str(seed), *(str(part) for part in parts)])
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    return int.from_bytes(_digest(seed, parts)[:8], "big")
+
+
+def derive_key(seed: int, *parts: object) -> tuple[int, int]:
+    """A 128-bit key as two 64-bit words; the first is ``derive_seed`` of the same parts."""
+    digest = _digest(seed, parts)
+    return int.from_bytes(digest[:8], "big"), int.from_bytes(digest[8:16], "big")
 
 
 class Streams:
