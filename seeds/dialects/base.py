@@ -388,6 +388,7 @@ class Dialect:
         last_row: Sequence[Any] | None,
         last_index: int,
         first_index: int = 0,
+        rows: Sequence[Sequence[Any]] = (),
     ) -> SeedDataError | None:
         """Turn the database's refusal of a bulk load into an error naming what it can;
         None for what is not about the rows (a lost connection, a timeout), which the
@@ -395,7 +396,8 @@ class Dialect:
 
         ``last_row`` is the last row handed to the driver, at position ``last_index`` of
         what the seed passed (the rows are streamed: earlier ones are not kept);
-        ``first_index`` is the position of the first row of the refused COPY.
+        ``first_index`` is the position of the first row of the refused COPY, whose
+        rows (in ``columns`` order) are ``rows`` where the caller kept them.
         """
         if err.connection_invalidated:
             return None

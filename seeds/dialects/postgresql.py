@@ -590,6 +590,7 @@ class PostgresDialect(Dialect):
         last_row: Sequence[Any] | None,
         last_index: int,
         first_index: int = 0,
+        rows: Sequence[Sequence[Any]] = (),
     ) -> SeedDataError | None:
         orig = err.orig
         sqlstate = getattr(orig, "sqlstate", None)
@@ -607,6 +608,11 @@ class PostgresDialect(Dialect):
         if sqlstate is None and column is not None:
             # psycopg refused the value as it wrote the row: the last one it was given.
             return _nul_refused(err, revision, table, column, last_index)
+        if isinstance(err, sa.exc.IntegrityError) and rows:
+            # Checked at the end of the COPY (a foreign key): no line in its CONTEXT,
+            # but the DETAIL's key finds the row among the ones sent.
+            mappings = [dict(zip(columns, row, strict=True)) for row in rows]
+            return _explain(revision, table, mappings, orig or err, first_index)
         return super().explain_bulk_error(
             revision, table, columns, err, last_row=last_row, last_index=last_index
         )

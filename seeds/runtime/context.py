@@ -513,6 +513,7 @@ class SeedContext:
                 last_row=rows[last] if last >= 0 else None,
                 last_index=first_index + last,
                 first_index=first_index,
+                rows=rows,
             )
             if explained is None:
                 raise

@@ -82,6 +82,7 @@ def run(url: str, databases: ScratchDatabases, root: Path, options: Options) -> 
     engine = sa.create_engine(url, poolclass=NullPool)
     try:
         results += load_users(engine, options)
+        results += undo_streamed(engine, options)
         results += stores_row_by_row(engine, options)
     finally:
         with engine.begin() as conn:
@@ -155,6 +156,33 @@ def load_users(engine: sa.Engine, options: Options) -> list[Result]:
                     seconds,
                     options.rows,
                     baseline=strategy.baseline,
+                )
+            )
+        )
+    return results
+
+
+def undo_streamed(engine: sa.Engine, options: Options) -> list[Result]:
+    """Section 4, on the bench table: the streaming path's rows undone by the planner,
+    once alone in the table (TRUNCATE is provably the same) and once beside a row the
+    application inserted (the keyed delete, which keeps it)."""
+    results = []
+    for app_row in (False, True):
+        with engine.begin() as conn:
+            loading.fresh(conn)
+        loading.seedchain_stream(engine, options.rows)
+        beside = ", one application row beside them" if app_row else ""
+        log.info("undo: the streaming path's %s rows%s ...", f"{options.rows:,}", beside)
+        method, seconds = loading.undo_seeded(engine, app_row=app_row)
+        results.append(
+            _logged(
+                Result(
+                    Section.UNDO,
+                    f"Seedchain undo of the streaming path's rows{beside}",
+                    options.rows,
+                    seconds,
+                    options.rows,
+                    note=f"the planner chose {method.upper()}",
                 )
             )
         )

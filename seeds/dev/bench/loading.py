@@ -18,6 +18,7 @@ from datetime import UTC
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from seeds import errors
 from seeds.dev.bench.shape import (
     COLUMNS,
     SEED,
@@ -30,10 +31,12 @@ from seeds.dev.bench.shape import (
     users,
 )
 from seeds.dialects import bind
+from seeds.runtime import undo
 from seeds.runtime.context import SeedContext
 from seeds.runtime.environment import Environment
 from seeds.runtime.ledger import Ledger, Status
 from seeds.runtime.parameters import Parameters
+from seeds.runtime.run import Run, RunState
 
 BATCH = 1_000  # objects per session commit: the classic seeder's and factory_boy's batch
 LIMIT = "Limit: INSERT ... SELECT generate_series"
@@ -215,3 +218,43 @@ def loaded(engine: sa.Engine, table: sa.Table) -> int:
     """Rows in ``table``."""
     with engine.connect() as conn:
         return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+
+def undo_seeded(engine: sa.Engine, *, app_row: bool) -> tuple[str, float]:
+    """Undo the streaming path's seed run the way a downgrade does: the planner, then
+    its TRUNCATE or keyed delete. Returns (method, seconds of plan and execute).
+
+    With ``app_row`` the application inserts a row of its own first, so TRUNCATE is
+    not provably the same and the planner takes the keyed delete, keeping that row.
+    """
+    if app_row:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(users).values(
+                    username="made.by.the.app",
+                    email="made.by.the.app@example.com",
+                    first_name="Made",
+                    last_name="By the app",
+                )
+            )
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        dialect = bind(conn)
+        state = RunState(
+            environment=Environment.DEVELOPMENT,
+            parameters=Parameters.from_x_args({}),
+            database=dialect.database_name(),
+            schema=None,
+            offline=False,
+        )
+        run = Run(state, dialect)
+        record = run.ledger.latest("bench")
+        if record is None:
+            raise errors.SeedError("benchmark: no seed run to undo")
+        plan = undo.plan(run, record, [users])
+        undo.execute(run, plan)
+    seconds = time.perf_counter() - started
+    left = loaded(engine, users)
+    if left != (1 if app_row else 0):
+        raise errors.SeedError(f"benchmark: the undo left {left} rows in {users.name}")
+    return plan.method, seconds
