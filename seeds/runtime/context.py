@@ -570,7 +570,8 @@ class SeedContext:
         """
         t = self._table(table)
         load = self._load(t)
-        hashed = self._hash_columns(load, [c.name for c in t.columns])
+        key = single_integer_key(t)
+        hashed = self._hash_columns(load, [c.name for c in t.columns if c is not key])
         wanted = [tuple(k) for k in keys]
         if self.offline:  # there is no ledger row to attach keys to
             raise OfflineUnsupported(f"seed {self.revision}: adopt() needs the database")
@@ -661,8 +662,9 @@ class SeedContext:
 
     def _hash_columns(self, load: TableLoad, columns: list[str]) -> list[str]:
         # The undo compares each row with a hash over these columns; one set per
-        # table keeps that comparison meaningful (adopt() hashes every column,
-        # bulk() every column but the key). Volatile columns are never hashed.
+        # table keeps that comparison meaningful (adopt() hashes every column, the
+        # others the columns written; a single integer key never, being the row's
+        # identity in the ledger). Volatile columns are never hashed.
         hashed = [name for name in columns if name not in load.volatile]
         if load.hashed and load.hashed != hashed:
             raise SeedDataError(

@@ -26,8 +26,8 @@ INTROS = {
     Section.GENERATE: (
         "Users-shaped rows (names, unique username and e-mail, a creation time) made in "
         "memory and thrown away: a Faker call per value, against the Seedchain factory "
-        "(Faker pools sampled per row; `Factory.iter_chunks` where there is one, else "
-        "`iter_batch`)."
+        "(`Factory.iter_chunks`: Faker pools indexed with Philox draws a chunk at a time, "
+        "the derived fields a column at a time), on one core."
     ),
     Section.LOAD: (
         "The same rows into the same users-shaped table (identity key, unique username "

@@ -8,16 +8,15 @@ usual hand-written seeder) and a Seedchain factory of the same shape as
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
 from faker import Faker
 from sqlalchemy import orm
 
-from seeds.data.factories import Factory, Lazy, Pool
+from seeds.data.factories import Chunk, Factory, LazyColumn, Pool
 
 SEED = 12345
 COLUMNS = ["username", "email", "first_name", "last_name", "is_admin", "created_at"]
@@ -59,18 +58,27 @@ class User(Base):
     __table__ = users
 
 
+def _usernames(c: Chunk) -> list[str]:
+    names = zip(c["first_name"], c["last_name"], c.n.tolist(), strict=True)
+    return [f"{first}.{last}{n}".lower() for first, last, n in names]
+
+
+def _created_at(c: Chunk) -> list[Any]:
+    minutes = c.randint(30, 720) * 1440 + c.randint(0, 1439)
+    return [c.now - ago for ago in minutes.astype("timedelta64[m]").tolist()]
+
+
 class UserRows(Factory):
-    """The reference app's ``UserFactory``, declared again: ``seeds`` never imports ``app``."""
+    """The reference app's ``UserFactory``, declared again (``seeds`` never imports
+    ``app``): pools indexed per chunk, the derived fields a column at a time."""
 
     table = "users"
     first_name = Pool("first_name")
     last_name = Pool("last_name")
-    username = Lazy(lambda r: f"{r['first_name']}.{r['last_name']}{r.n}".lower())
-    email = Lazy(lambda r: f"{r['username']}@example.com")
+    username = LazyColumn(_usernames)
+    email = LazyColumn(lambda c: [f"{name}@example.com" for name in c["username"]])
     is_admin = False
-    created_at = Lazy(
-        lambda r: r.now - timedelta(days=r.randint(30, 720), minutes=r.randint(0, 1439))
-    )
+    created_at = LazyColumn(_created_at)
 
 
 def faker_row(fake: Faker, n: int) -> dict[str, Any]:
@@ -95,16 +103,5 @@ def seeded_faker() -> Faker:
 
 
 def factory_chunks(count: int, size: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
-    """``count`` factory rows, ``size`` at a time: the one place rows come from a factory.
-
-    ``Factory.iter_chunks`` where the factory has it (rows in chunks), else
-    ``iter_batch`` cut into lists.
-    """
-    iter_chunks = getattr(UserRows, "iter_chunks", None)
-    if iter_chunks is not None:
-        for chunk in iter_chunks(count, size=size, seed=SEED):
-            yield list(chunk)
-        return
-    rows = UserRows.iter_batch(count, seed=SEED)
-    while chunk := list(itertools.islice(rows, size)):
-        yield chunk
+    """``count`` factory rows, ``size`` at a time: the one place rows come from a factory."""
+    yield from UserRows.iter_chunks(count, chunk=size, seed=SEED)
