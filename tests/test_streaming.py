@@ -20,7 +20,7 @@ from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject
 # Users from a generator, keyed by nobody: insert() reserves keys chunk by chunk.
 # -x via picks the path, -x n the count, -x bad a row whose username is too long,
 # -x dup a row repeating row 0's username, -x expected the count announced, -x drop a
-# row the seed deletes again before it ends.
+# row the seed deletes again before it ends, -x boom a row whose making raises.
 STREAM_SEED = (
     FROZEN_USERS
     + """
@@ -31,6 +31,8 @@ def upgrade(ctx: SeedContext) -> None:
     n, bad, dup = int(x["n"]), int(x.get("bad", -1)), int(x.get("dup", -1))
 
     def user(i: int) -> dict[str, object]:
+        if i == int(x.get("boom", -1)):
+            raise ValueError(f"no user {i}")
         name = "x" * 60 if i == bad else f"user{0 if i == dup else i}"
         return {"username": name, "email": f"user{i}@example.org"}
 
@@ -190,4 +192,16 @@ def test_a_row_the_seed_deleted_itself_leaves_a_gap_in_its_hashes_not_a_change(
     with caplog.at_level(logging.WARNING):
         project.downgrade("s1", env="development")
     assert "changed" not in caplog.text
+    assert rows(engine, "users") == []
+
+
+def test_an_error_while_the_next_chunk_is_made_stops_the_seed_and_nothing_stays(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    """The next chunk is built while the server takes the current one: what that
+    raises is the seed's error, after the COPY, and the revision rolls back."""
+    project.upgrade("s1", env="development")
+    with pytest.raises(CommandError) as failed:
+        project.upgrade("head", env="development", n=str(3 * STREAM_CHUNK), boom="25000")
+    assert "ValueError: no user 25000" in str(failed.value)
     assert rows(engine, "users") == []

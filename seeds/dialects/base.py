@@ -419,9 +419,18 @@ class Dialect:
             )
 
     def bulk_write(
-        self, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        before_end: Callable[[], None] | None = None,
     ) -> int:
-        """Write rows (tuples in ``columns`` order) in bounded batches; return the count."""
+        """Write rows (tuples in ``columns`` order) in bounded batches; return the count.
+
+        ``before_end`` is called once every row is sent and before the write is waited
+        for (a COPY's end): work the caller does there overlaps the database's.
+        """
         conn = self.connection
         statement = sa.insert(table)
         size = rows_per_statement(len(columns))
@@ -436,6 +445,8 @@ class Dialect:
         if batch:
             conn.execute(statement, batch)
             count += len(batch)
+        if before_end is not None:
+            before_end()
         return count
 
     def defer_indexes(self, table: sa.Table) -> list[DeferredIndex]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -622,7 +622,12 @@ class PostgresDialect(Dialect):
             self.execute(SetConstraints(names, deferred=True))
 
     def bulk_write(
-        self, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        before_end: Callable[[], None] | None = None,
     ) -> int:
         # COPY through the connection SQLAlchemy already has open, so the rows are in
         # the migration's transaction; psycopg streams them in bounded buffers.
@@ -648,6 +653,9 @@ class PostgresDialect(Dialect):
                         break
                     copy.write_row(row)
                     count += 1
+                if before_end is not None and not refused:
+                    # The server is still taking the rows in: work done here overlaps.
+                    before_end()
             if refused:
                 raise psycopg.DataError(_NUL_REFUSED)
         except psycopg.Error as err:

@@ -9,6 +9,7 @@ revision's downgrade can remove exactly those rows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import logging
@@ -16,7 +17,7 @@ import operator
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -414,8 +415,9 @@ class SeedContext:
         progress = Progress(self.revision, table.name, expected)
         started = time.perf_counter()
         deferred = self._defer_indexes(table, expected)
-        for chunk in itertools.chain([first], rest):
-            for index, row in enumerate(chunk, start=count):
+
+        def prepared(chunk: list[Mapping[str, Any]], start: int) -> list[tuple[Any, ...]]:
+            for index, row in enumerate(chunk, start=start):
                 # The first chunk was validated in full; later ones only for shape: the
                 # database checks their values (and the error names the row it refused).
                 if row.keys() != names:
@@ -428,15 +430,44 @@ class SeedContext:
                     )
             values = [(pick(row),) if single else pick(row) for row in chunk]
             self._checksum.update(_digest_text(values))
+            return values
+
+        # The next chunk is built while the server still takes this one in (the
+        # backend is another process: the two overlap on two cores). What building it
+        # raises waits until this chunk's COPY has ended.
+        ahead: list[list[tuple[Any, ...]] | BaseException | None] = []
+
+        def read_ahead(start: int) -> None:
+            try:
+                following = next(rest, None)
+                ahead.append(None if following is None else prepared(following, start))
+            except BaseException as err:  # re-raised below, once the COPY has ended
+                ahead.append(err)
+
+        values: list[tuple[Any, ...]] | None = prepared(first, 0)
+        while values is not None:
             if given:
                 keys: Sequence[int] = [row[key_at] for row in values]
                 tuples = values
             else:
                 keys = self.reserve_keys(table, len(values))
                 tuples = [(k, *row) for k, row in zip(keys, values, strict=True)]
-            count += self._copy(table, written, tuples, first_index=count)
+            following_start = count + len(tuples)
+            count += self._copy(
+                table,
+                written,
+                tuples,
+                first_index=count,
+                before_end=functools.partial(read_ahead, following_start),
+            )
             _add_ranges(ranges, keys)
             progress.advance(len(tuples))
+            if not ahead:
+                read_ahead(following_start)
+            following = ahead.pop()
+            if isinstance(following, BaseException):
+                raise following
+            values = following
         progress.close()
         if deferred:
             self._restore_indexes(table, deferred)
@@ -492,8 +523,10 @@ class SeedContext:
         rows: list[tuple[Any, ...]],
         *,
         first_index: int,
+        before_end: Callable[[], None] | None = None,
     ) -> int:
-        """One COPY of ``rows``; a refusal becomes an error naming the row and column."""
+        """One COPY of ``rows``; a refusal becomes an error naming the row and column.
+        ``before_end`` runs once the rows are sent, while the server takes them in."""
         handed = [0]  # how many rows the driver was given: the last one may be the culprit
 
         def tracked() -> Iterator[tuple[Any, ...]]:
@@ -502,7 +535,7 @@ class SeedContext:
                 yield row
 
         try:
-            return self._dialect.bulk_write(table, columns, tracked())
+            return self._dialect.bulk_write(table, columns, tracked(), before_end=before_end)
         except sa.exc.DBAPIError as err:
             last = handed[0] - 1
             explained = self._dialect.explain_bulk_error(
