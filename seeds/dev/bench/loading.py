@@ -201,8 +201,8 @@ STRATEGIES = [
     ),
     Strategy("factory_boy create_batch, commit per 1,000", factory_boy_batches, slow=True),
     Strategy("Core executemany (op.bulk_insert)", core_executemany),
-    Strategy("Seedchain ctx.insert (recorded)", seedchain_insert),
-    Strategy("Seedchain streaming (ctx.bulk, COPY)", seedchain_stream),
+    Strategy("Seedchain ctx.insert(via='values'): recorded INSERTs", seedchain_insert),
+    Strategy("Seedchain ctx.insert of a generator: COPY, rows hashed", seedchain_stream),
     Strategy(LIMIT, server_side, table=copy_of_users),
 ]
 

@@ -43,13 +43,18 @@ INTROS = {
         "the subprocess's own peak resident set."
     ),
     Section.UNDO: (
-        "The development seeds taken back out after the upgrade of section 3, each way on "
-        "its own copy of that database: `alembic downgrade` with only seeded rows present "
-        "(users holds 0007's users and the admin the production essentials seeded), the "
-        "same with one row the application created in users, and a plain `DELETE` of the "
-        "seed's users. The last column is what the undo chose and why, from its log: the "
-        "admin of 0006 holds users' first key, so the undo of 0007 cannot be a TRUNCATE "
-        "here (it would be another seed's row gone and the key sequence reset)."
+        "First on the users-shaped table of section 2: the streaming path's rows undone by "
+        "the planner and its executor as a downgrade runs them, alone in the table (so "
+        "TRUNCATE is provably the same) and beside one row the application inserted (the "
+        "keyed delete, which keeps it); both include the plan's change check of every "
+        "row. Then the reference app's development seeds taken back out after the upgrade "
+        "of section 3, each way on its own copy of that database: `alembic downgrade` "
+        "with only seeded rows present (users holds 0007's users and the admin the "
+        "production essentials seeded), the same with one row the application created in "
+        "users, and a plain `DELETE` of the seed's users. The last column is what the undo "
+        "chose and why: the admin of 0006 holds users' first key, so the undo of 0007 "
+        "cannot be a TRUNCATE there (it would be another seed's row gone and the key "
+        "sequence reset)."
     ),
     Section.POSTGIS: (
         "Stores with a point and a service-area polygon buffered in metres on the "
