@@ -20,7 +20,8 @@ from tests.seedproject import FROZEN_USERS, SCHEMA_USERS, SeedProject
 # Users from a generator, keyed by nobody: insert() reserves keys chunk by chunk.
 # -x via picks the path, -x n the count, -x bad a row whose username is too long,
 # -x dup a row repeating row 0's username, -x expected the count announced, -x drop a
-# row the seed deletes again before it ends, -x boom a row whose making raises.
+# row the seed deletes again before it ends, -x boom a row whose making raises, -x read
+# a row whose making reads the database.
 STREAM_SEED = (
     FROZEN_USERS
     + """
@@ -33,6 +34,8 @@ def upgrade(ctx: SeedContext) -> None:
     def user(i: int) -> dict[str, object]:
         if i == int(x.get("boom", -1)):
             raise ValueError(f"no user {i}")
+        if i == int(x.get("read", -1)):  # a generator that asks the database
+            ctx.connection.execute(sa.select(sa.func.count()).select_from(users))
         name = "x" * 60 if i == bad else f"user{0 if i == dup else i}"
         return {"username": name, "email": f"user{i}@example.org"}
 
@@ -204,4 +207,19 @@ def test_an_error_while_the_next_chunk_is_made_stops_the_seed_and_nothing_stays(
     with pytest.raises(CommandError) as failed:
         project.upgrade("head", env="development", n=str(3 * STREAM_CHUNK), boom="25000")
     assert "ValueError: no user 25000" in str(failed.value)
+    assert rows(engine, "users") == []
+
+
+def test_a_generator_that_reads_the_database_during_a_copy_is_refused_not_hung(
+    project: SeedProject, engine: sa.Engine
+) -> None:
+    project.upgrade("s1", env="development")
+    # Row 5 is made before any COPY (the first chunk): reading is fine there. Row
+    # 15,000 is made while the first chunk's COPY holds the connection.
+    project.upgrade("head", env="development", n="2000", read="5")
+    project.downgrade("s1", env="development")
+    with pytest.raises(CommandError) as failed:
+        project.upgrade("head", env="development", n=str(2 * STREAM_CHUNK), read="15000")
+    assert "used the database while a COPY was writing them" in str(failed.value)
+    assert "via='values'" in str(failed.value)
     assert rows(engine, "users") == []

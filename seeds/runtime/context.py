@@ -535,7 +535,8 @@ class SeedContext:
                 yield row
 
         try:
-            return self._dialect.bulk_write(table, columns, tracked(), before_end=before_end)
+            with self._queries_refused(table):
+                return self._dialect.bulk_write(table, columns, tracked(), before_end=before_end)
         except sa.exc.DBAPIError as err:
             last = handed[0] - 1
             explained = self._dialect.explain_bulk_error(
@@ -551,6 +552,28 @@ class SeedContext:
             if explained is None:
                 raise
             raise explained from err
+
+    @contextlib.contextmanager
+    def _queries_refused(self, table: sa.Table) -> Iterator[None]:
+        """While a COPY holds the connection, a statement on it (a seed's generator
+        reading the database for the next chunk) would wait for the COPY forever: it is
+        refused with the way out instead."""
+        conn = self._dialect.connection
+
+        def refuse(*_: object) -> None:
+            raise SeedDataError(
+                "the rows' generator used the database while a COPY was writing them "
+                "(the next chunk is built during the COPY); read what the rows need "
+                "before insert(), or pass via='values'",
+                revision=self.revision,
+                table=table.name,
+            )
+
+        sa.event.listen(conn, "before_cursor_execute", refuse)
+        try:
+            yield
+        finally:
+            sa.event.remove(conn, "before_cursor_execute", refuse)
 
     def load(self, rows_by_table: Mapping[sa.Table | str, Sequence[Mapping[str, Any]]]) -> None:
         """Insert rows of several tables in foreign-key order, cycles included.
