@@ -558,6 +558,9 @@ class SeedContext:
         """While a COPY holds the connection, a statement on it (a seed's generator
         reading the database for the next chunk) would wait for the COPY forever: it is
         refused with the way out instead."""
+        if not self._dialect.can_copy:  # batched INSERTs hold nothing between batches
+            yield
+            return
         conn = self._dialect.connection
 
         def refuse(*_: object) -> None:
