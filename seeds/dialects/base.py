@@ -39,6 +39,22 @@ Emit = Callable[[sa.Executable], None]
 _PARAMS_PER_STATEMENT = 30_000
 
 
+# Column types whose Python values the driver sends as they are: no bind-time SQL
+# (GeoAlchemy2's ST_GeomFromEWKT) and no serialisation (JSON). Such values can travel
+# as arrays to unnest, or as COPY rows.
+PLAIN_TYPES = (
+    sa.String,
+    sa.Integer,
+    sa.Numeric,  # Float included
+    sa.Boolean,
+    sa.Date,
+    sa.DateTime,
+    sa.Time,
+    sa.Interval,
+    sa.Uuid,
+)
+
+
 def rows_per_statement(columns: int) -> int:
     """How many rows of ``columns`` values fit one statement's parameters."""
     return max(1, min(1_000, _PARAMS_PER_STATEMENT // max(columns, 1)))

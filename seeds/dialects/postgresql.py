@@ -23,6 +23,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateSchema
 
 from seeds.dialects.base import (
+    PLAIN_TYPES,
     DeferredIndex,
     Dialect,
     Row,
@@ -182,23 +183,8 @@ def row_hash(columns: Iterable[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
     return sa.func.md5(sa.cast(sa.func.json_build_array(*columns), sa.Text))
 
 
-# Column types whose values travel as arrays unchanged (no bind-time SQL wrapping
-# like GeoAlchemy2's ST_GeomFromEWKT, no JSON serialisation).
-_ARRAY_SAFE = (
-    sa.String,
-    sa.Integer,
-    sa.Numeric,
-    sa.Boolean,
-    sa.Date,
-    sa.DateTime,
-    sa.Time,
-    sa.Interval,
-    sa.Uuid,
-)
-
-
 def _arrayable(table: sa.Table, columns: Sequence[str], rows: Sequence[Row]) -> bool:
-    if not all(isinstance(table.c[name].type, _ARRAY_SAFE) for name in columns):
+    if not all(isinstance(table.c[name].type, PLAIN_TYPES) for name in columns):
         return False
     # One Python type per column (NULLs aside): psycopg sends a list as one array
     # type and refuses a mixed one ("cannot dump lists of mixed types"); VALUES lets

@@ -26,7 +26,12 @@ import sqlalchemy as sa
 
 from seeds.data.streams import Streams
 from seeds.dialects import canonical_sql
-from seeds.dialects.base import DeferredIndex, rows_per_statement, single_integer_key
+from seeds.dialects.base import (
+    PLAIN_TYPES,
+    DeferredIndex,
+    rows_per_statement,
+    single_integer_key,
+)
 from seeds.errors import ConfigurationError, OfflineUnsupported, SeedDataError
 from seeds.runtime.environment import Environment
 from seeds.runtime.ordering import load_order
@@ -53,21 +58,6 @@ DEFER_INDEXES_FROM = 100_000
 # From this many rows a load goes by COPY (where it can): below it, multi-row INSERTs
 # with their row-by-row checks cost little and their errors are the most precise.
 COPY_FROM = 1_000
-
-# Column types whose Python values COPY takes as they are (no bind-time SQL such as
-# GeoAlchemy2's ST_GeomFromEWKT, no serialisation such as JSON's).
-_COPY_SAFE = (
-    sa.String,
-    sa.Integer,
-    sa.Numeric,
-    sa.Float,
-    sa.Boolean,
-    sa.Date,
-    sa.DateTime,
-    sa.Time,
-    sa.Interval,
-    sa.Uuid,
-)
 
 
 def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -384,7 +374,7 @@ class SeedContext:
             return "the table's key is not one integer column (COPY rows are keyed by ranges)"
         names = set(rows[0]) if rows else set()
         for name in sorted(names & set(table.c.keys())):
-            if not isinstance(table.c[name].type, _COPY_SAFE):
+            if not isinstance(table.c[name].type, PLAIN_TYPES):
                 return f"column {name} ({table.c[name].type}) needs SQL around its values"
         if any(isinstance(v, sa.ClauseElement) for row in rows for v in row.values()):
             return "a value is an SQL expression"

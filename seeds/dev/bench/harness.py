@@ -272,22 +272,14 @@ def undo(databases: ScratchDatabases, root: Path, seeded: str, rows: int) -> lis
 
     engine = sa.create_engine(with_app_row, poolclass=NullPool)
     with engine.begin() as conn:
-        conn.execute(
-            sa.insert(_app_users).values(
-                username="made.by.the.app",
-                email="made.by.the.app@example.com",
-                first_name="Made",
-                last_name="By the app",
-                display_name="Made By the app",
-            )
-        )
+        conn.execute(sa.insert(_app_users).values(**shape.APP_ROW, display_name="Made By the app"))
     log.info("undo: alembic downgrade %s, one application row ...", target)
     finished = commands.alembic(root, with_app_row, "downgrade", target)
     with engine.connect() as conn:
         kept = conn.scalar(
             sa.select(sa.func.count())
             .select_from(_app_users)
-            .where(_app_users.c.username == "made.by.the.app")
+            .where(_app_users.c.username == shape.APP_ROW["username"])
         )
     engine.dispose()
     if kept != 1:

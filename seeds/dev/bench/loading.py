@@ -20,6 +20,7 @@ from sqlalchemy import orm
 
 from seeds import errors
 from seeds.dev.bench.shape import (
+    APP_ROW,
     COLUMNS,
     SEED,
     User,
@@ -229,14 +230,7 @@ def undo_seeded(engine: sa.Engine, *, app_row: bool) -> tuple[str, float]:
     """
     if app_row:
         with engine.begin() as conn:
-            conn.execute(
-                sa.insert(users).values(
-                    username="made.by.the.app",
-                    email="made.by.the.app@example.com",
-                    first_name="Made",
-                    last_name="By the app",
-                )
-            )
+            conn.execute(sa.insert(users).values(**APP_ROW))
     started = time.perf_counter()
     with engine.begin() as conn:
         dialect = bind(conn)

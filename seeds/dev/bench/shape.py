@@ -21,6 +21,14 @@ from seeds.data.factories import Chunk, Factory, LazyColumn, Pool
 SEED = 12345
 COLUMNS = ["username", "email", "first_name", "last_name", "is_admin", "created_at"]
 CHUNK = 10_000  # rows handed to a loader at a time by the streaming strategies
+# The one row an application writes beside the seeded users, so TRUNCATE is not
+# provably the same as the seed's undo and the keyed delete must keep it.
+APP_ROW = {
+    "username": "made.by.the.app",
+    "email": "made.by.the.app@example.com",
+    "first_name": "Made",
+    "last_name": "By the app",
+}
 
 metadata = sa.MetaData()
 

@@ -85,15 +85,18 @@ ledger = sa.Table(
     sa.Index("ix_seed_ledger_revision", "revision"),
 )
 
+
+def _ledger_id() -> sa.Column[int]:
+    """The run a key or hash row belongs to; gone with the run's ledger row."""
+    return sa.Column(
+        "ledger_id", _Id, sa.ForeignKey("seed_ledger.id", ondelete="CASCADE"), nullable=False
+    )
+
+
 ledger_keys = sa.Table(
     "seed_ledger_keys",
     metadata,
-    sa.Column(
-        "ledger_id",
-        _Id,
-        sa.ForeignKey("seed_ledger.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _ledger_id(),
     sa.Column("table_name", sa.String(128), nullable=False),
     # Integer single-column keys: a range (first = last for one row). A bulk load's
     # per-row hash rows have first_key = the row's key and last_key NULL: they never
@@ -116,12 +119,7 @@ HASH_BLOCK = 4096
 ledger_hashes = sa.Table(
     "seed_ledger_hashes",
     metadata,
-    sa.Column(
-        "ledger_id",
-        _Id,
-        sa.ForeignKey("seed_ledger.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _ledger_id(),
     sa.Column("table_name", sa.String(128), nullable=False),
     sa.Column("first_key", sa.BigInteger, nullable=False),
     sa.Column("last_key", sa.BigInteger, nullable=False),
